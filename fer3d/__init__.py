@@ -1,0 +1,9 @@
+"""fer3d: facial emotion recognition on FER2013, 2D images vs 3D MediaPipe face meshes."""
+
+EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+NUM_CLASSES = len(EMOTIONS)
+# FER2013's `Usage` column → the role each split plays in the protocol.
+SPLITS = ("train", "val", "test")
+USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+
+__version__ = "0.1.0"
