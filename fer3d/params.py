@@ -17,8 +17,13 @@ class ParamError(ValueError):
 
 
 def repo_root() -> Path:
-    """The project root: FER3D_ROOT if set, else the folder holding this package."""
-    return Path(os.environ.get("FER3D_ROOT", Path(__file__).resolve().parent.parent))
+    """The project root: FER3D_ROOT if set, else the working directory when it holds dvc.yaml (DVC
+    runs stages there, and a copy of the project must use its own files), else this package's parent."""
+    if os.environ.get("FER3D_ROOT"):
+        return Path(os.environ["FER3D_ROOT"])
+    if (Path.cwd() / "dvc.yaml").exists():
+        return Path.cwd()
+    return Path(__file__).resolve().parent.parent
 
 
 def load(path: str | Path | None = None) -> dict[str, Any]:

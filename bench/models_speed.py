@@ -1,0 +1,127 @@
+"""Parameter count and CPU throughput of every registered model, as a markdown table.
+
+    python bench/models_speed.py [--models cnn,mesh_gnn] [--batch 128] [--steps 10] [--threads 2]
+                                 [--grid 24] [--set cnn.width=24 ...]
+
+Training throughput = forward + backward + AdamW step on random data of the model's input
+shape (channels_last for 2D nets); inference = forward under torch.inference_mode in eval mode. Each is batch / median step time.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fer3d.models import MODELS, build_model, count_parameters  # noqa: E402
+
+NUM_POINTS = 478
+
+
+def mesh_edges() -> torch.Tensor:
+    """MediaPipe's face-mesh edges when mediapipe is installed, else a ring plus chords of similar size."""
+    try:
+        from mediapipe.python.solutions import face_mesh_connections as fmc
+        pairs = {tuple(sorted(e)) for e in fmc.FACEMESH_TESSELATION | fmc.FACEMESH_IRISES}
+        return torch.tensor(sorted(pairs), dtype=torch.long)
+    except Exception:  # noqa: BLE001 - any import problem just means: use the synthetic graph
+        i = torch.arange(NUM_POINTS)
+        ring = torch.stack([i, (i + 1) % NUM_POINTS], 1)
+        chords = torch.stack([i, (i * 7 + 13) % NUM_POINTS], 1)
+        more = torch.stack([i, (i + 31) % NUM_POINTS], 1)
+        return torch.cat([ring, chords, more])[:1330]
+
+
+def sample_input(kind: str, batch: int, grid: int, num_edges: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    if kind == "image":
+        return torch.randn(batch, 1, 48, 48, generator=g).contiguous(memory_format=torch.channels_last)
+    if kind == "landmarks":
+        return torch.randn(batch, NUM_POINTS, 3, generator=g)
+    if kind == "distances":
+        return torch.randn(batch, num_edges, generator=g)
+    # occupancy about as sparse as 478 points in a grid
+    return (torch.rand(batch, 1, grid, grid, grid, generator=g) < 478 / grid ** 3).float()
+
+
+def median_seconds(fn, steps: int, warmup: int) -> float:
+    """Median wall time of one call: robust to other work briefly taking the shared cores."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure(name: str, batch: int, steps: int, warmup: int, grid: int, options: dict) -> dict:
+    edges = mesh_edges()
+    spec = MODELS[name]
+    model = build_model(name, grid=grid, edges=edges, num_edges=len(edges), num_points=NUM_POINTS, **options)
+    if spec.input == "image":
+        model = model.to(memory_format=torch.channels_last)
+    x = sample_input(spec.input, batch, grid, len(edges))
+    y = torch.randint(0, 7, (batch,), generator=torch.Generator().manual_seed(1))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    model.train()
+    train = batch / median_seconds(train_step, steps, warmup)
+    model.eval()
+    with torch.inference_mode():
+        infer = batch / median_seconds(lambda: model(x), steps, warmup)
+    return {"params": count_parameters(model), "train": train, "infer": infer}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--grid", type=int, default=24)
+    ap.add_argument("--set", action="append", default=[], metavar="MODEL.OPTION=VALUE",
+                    help="override a model option, e.g. cnn.width=24 (repeatable)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        ap.error(f"unknown model(s) {unknown}; known: {', '.join(MODELS)}")
+    overrides: dict[str, dict] = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        model, _, option = key.partition(".")
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            pass
+        overrides.setdefault(model, {})[option] = value
+
+    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, grid {args.grid}\n")
+    print("| model | family | input | params | train samples/s | inference samples/s |")
+    print("|---|---|---|---:|---:|---:|")
+    for name in names:
+        r = measure(name, args.batch, args.steps, args.warmup, args.grid, overrides.get(name, {}))
+        spec = MODELS[name]
+        print(f"| {name} | {spec.family} | {spec.input} | {r['params']:,} | {r['train']:,.0f} | {r['infer']:,.0f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Reading, verifying and refusing FER2013 in every layout the download stage accepts."""
+import gzip
+import hashlib
+import http.server
+import io
+import threading
+import zipfile
+from functools import partial
+
+import numpy as np
+import pytest
+
+from fer3d import EMOTIONS, SPLITS, data, sources
+from fer3d.data import DataError
+from tests.conftest import FER_CSV, requires_data
+
+pytestmark = requires_data
+
+
+def test_full_file_verifies_with_known_properties(fer_full):
+    data.verify(fer_full)
+    assert fer_full.images.shape == (35_887, 48, 48) and fer_full.images.dtype == np.uint8
+    assert fer_full.counts() == {k: list(v) for k, v in data.EXPECTED_COUNTS.items()}
+    # README facts: 12 all-black images, row 30002 (PublicTest) among them; rows sorted by split
+    black = np.flatnonzero(fer_full.images.reshape(len(fer_full), -1).max(1) == 0)
+    assert len(black) == 12 and 30002 in black and SPLITS[fer_full.split[30002]] == "val"
+    assert (np.diff(fer_full.split.astype(int)) >= 0).all()
+    assert (fer_full.row == np.arange(35_887)).all()
+
+
+def test_stratified_subset_keeps_every_class_and_order(fer_full):
+    sub = data.stratified_subset(fer_full, 70, seed=1)
+    counts = sub.counts()
+    for split in SPLITS:
+        assert all(c >= 1 for c in counts[split]) and 60 <= sum(counts[split]) <= 80
+    assert (np.diff(sub.row) > 0).all()
+    again = data.stratified_subset(fer_full, 70, seed=1)
+    assert (again.row == sub.row).all()
+    assert (sub.images == fer_full.images[sub.row]).all()
+
+
+def csv_bytes(lines):
+    return b"\n".join(lines) + b"\n"
+
+
+def test_truncated_file_is_refused(fer_csv_lines, tmp_path):
+    short = tmp_path / "fer2013.csv"
+    short.write_bytes(csv_bytes(fer_csv_lines[:1001]))
+    fer = data.read_source(short)
+    assert len(fer) == 1000
+    with pytest.raises(DataError, match="found 1,000 rows, expected 35,887"):
+        data.verify(fer, str(short))
+    # cut in the middle of a row, as an interrupted download would
+    cut = csv_bytes(fer_csv_lines[:11])[:-3000]
+    with pytest.raises(DataError, match=r"data row 9 \(line 11\) has 2 fields, expected 3.*truncated"):
+        data.parse_csv(cut)
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda f: [f[0], b" ".join(f[1].split()[:-1]), f[2]], "data row 3 has 2303 pixel values, expected 2304"),
+    (lambda f: [b"9", f[1], f[2]], "data row 3 has emotion '9', expected an integer 0..6"),
+    (lambda f: [f[0], f[1], b"Validation"], "data row 3 has Usage 'Validation'"),
+    (lambda f: [f[0], f[1].replace(b" ", b" 300 ", 1).split(b" ", 1)[1], f[2]], "data row 3 has pixel value 300"),
+    (lambda f: [f[0], f[1].replace(b" ", b" x ", 1).split(b" ", 1)[1], f[2]], "data row 3 holds a pixel value that is not an integer"),
+])
+def test_bad_rows_are_named(fer_csv_lines, mutate, message):
+    lines = list(fer_csv_lines[:8])
+    lines[4] = b",".join(mutate(lines[4].split(b",")))
+    with pytest.raises(DataError, match=message):
+        data.parse_csv(csv_bytes(lines))
+
+
+def test_wrong_header_missing_file_corrupt_gzip_and_zip(tmp_path, fer_csv_lines):
+    with pytest.raises(DataError, match="expected the header 'emotion,pixels,Usage'"):
+        data.parse_csv(b"label,pixels\n1,2\n")
+    with pytest.raises(DataError, match="no such file or folder"):
+        data.read_source(tmp_path / "missing.csv")
+    bad_gz = tmp_path / "fer2013.csv.gz"
+    bad_gz.write_bytes(gzip.compress(csv_bytes(fer_csv_lines[:5]))[:200])
+    with pytest.raises(DataError, match="not a readable gzip file"):
+        data.read_source(bad_gz)
+    bad_zip = tmp_path / "fer2013.zip"
+    bad_zip.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    with pytest.raises(DataError, match="not a valid zip archive"):
+        data.read_source(bad_zip)
+
+
+def msambare_zip(fer, path, per_class=2):
+    """The Kaggle msambare layout, built from real rows (PNG, so pixels survive exactly)."""
+    from PIL import Image
+
+    rows = []
+    with zipfile.ZipFile(path, "w") as z:
+        for s, split in enumerate(SPLITS):
+            for c, emotion in enumerate(EMOTIONS):
+                for i in np.flatnonzero((fer.split == s) & (fer.label == c))[:per_class]:
+                    top = "train" if split == "train" else "test"
+                    prefix = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}[split]
+                    buf = io.BytesIO()
+                    Image.fromarray(fer.images[i]).save(buf, format="PNG")
+                    z.writestr(f"{top}/{emotion}/{prefix}_{i}.png", buf.getvalue())
+                    rows.append(i)
+        z.writestr("README.txt", "not an image")
+    return np.array(rows)
+
+
+def test_msambare_zip_and_folder_layouts(fer_small, tmp_path):
+    rows = msambare_zip(fer_small, tmp_path / "fer.zip")
+    fer = data.read_source(tmp_path / "fer.zip")
+    assert len(fer) == len(rows) == sum(min(2, c) for counts in fer_small.counts().values() for c in counts)
+    assert (fer.row == -1).all()  # the layout does not carry FER2013 row numbers
+    assert sorted(map(tuple, np.c_[fer.split, fer.label])) == sorted(map(tuple, np.c_[fer_small.split[rows], fer_small.label[rows]]))
+    # every image is one of the real rows, pixel for pixel
+    originals = {fer_small.images[i].tobytes() for i in rows}
+    assert all(img.tobytes() in originals for img in fer.images)
+    with zipfile.ZipFile(tmp_path / "fer.zip") as z:
+        z.extractall(tmp_path / "folder")
+    folder = data.read_source(tmp_path / "folder")
+    assert len(folder) == len(fer) and folder.counts() == fer.counts()
+    # a test image without a PublicTest_/PrivateTest_ prefix cannot be given a split
+    (tmp_path / "folder" / "test" / "happy" / "img1.png").write_bytes((tmp_path / "folder" / "test" / "happy").glob("*.png").__next__().read_bytes())
+    with pytest.raises(DataError, match="must be named PublicTest_\\* or PrivateTest_\\*"):
+        data.read_source(tmp_path / "folder")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving tmp_path/www."""
+    www = tmp_path / "www"
+    www.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(www)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_url_source_is_checked_against_sha256(http_server, tmp_path, fer_csv_lines):
+    www, base = http_server
+    payload = gzip.compress(csv_bytes(fer_csv_lines[:21]))
+    (www / "fer2013.csv.gz").write_bytes(payload)
+    digest = hashlib.sha256(payload).hexdigest()
+    target_dir = tmp_path / "raw"
+    path = sources.fetch(f"{base}/fer2013.csv.gz", sha256=digest, search_dirs=[], download_dir=target_dir)
+    assert path.read_bytes() == payload and len(data.read_source(path)) == 20
+    with pytest.raises(DataError, match="sha256 is .*, expected 0+"):
+        sources.fetch(f"{base}/fer2013.csv.gz", sha256="0" * 64, search_dirs=[], download_dir=tmp_path / "raw2")
+    assert not (tmp_path / "raw2").exists() or not any((tmp_path / "raw2").iterdir())  # nothing half-written
+    with pytest.raises(DataError, match="data.sha256 is empty"):
+        sources.fetch(f"{base}/fer2013.csv.gz", sha256="", search_dirs=[], download_dir=target_dir)
+    with pytest.raises(DataError, match="download failed .*404"):
+        sources.fetch(f"{base}/missing.csv", sha256=digest, search_dirs=[], download_dir=target_dir)
+
+
+def test_auto_source_finds_local_copies_and_says_how_to_provide(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle"))
+    for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    assert sources.fetch("auto", search_dirs=[tmp_path, FER_CSV.parent], download_dir=tmp_path) == FER_CSV
+    with pytest.raises(DataError, match="(?s)FER2013 was not found.*kaggle:msambare/fer2013"):
+        sources.fetch("auto", search_dirs=[tmp_path / "a", tmp_path / "b"], download_dir=tmp_path)
+    with pytest.raises(DataError, match="does not exist"):
+        sources.fetch(str(tmp_path / "nope.csv"), search_dirs=[tmp_path], download_dir=tmp_path)
+
+
+def test_kaggle_source_reads_kagglehub_cache(fer_small, tmp_path, monkeypatch):
+    """kagglehub serves a versioned handle from its cache without the network: the real client
+    code path, on local files."""
+    pytest.importorskip("kagglehub")
+    cache = tmp_path / "kagglehub"
+    version_dir = cache / "datasets" / "msambare" / "fer2013" / "versions" / "1"
+    version_dir.mkdir(parents=True)
+    msambare_zip(fer_small, tmp_path / "fer.zip", per_class=1)
+    with zipfile.ZipFile(tmp_path / "fer.zip") as z:
+        z.extractall(version_dir)
+    (cache / "datasets" / "msambare" / "fer2013" / "1.complete").write_text("")  # kagglehub's marker
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(cache))
+    path = sources.fetch("kaggle:msambare/fer2013/versions/1", search_dirs=[], download_dir=tmp_path)
+    assert path == version_dir
+    assert len(data.read_source(path)) == sum(min(1, c) for counts in fer_small.counts().values() for c in counts)
