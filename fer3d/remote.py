@@ -100,8 +100,8 @@ def _write(repo_root: Path, setup: RemoteSetup, secrets: dict[str, str]) -> Remo
     schema validation), done through dvc's config API in this process."""
     from dvc.config import ConfigError
 
-    config = _config(repo_root)
     try:
+        config = _config(repo_root)
         with config.edit("repo") as conf:
             conf["remote"][setup.name] = {"url": setup.url, **setup.options}
             if setup.default:
@@ -223,9 +223,11 @@ def _mask(secret: str) -> str:
 
 def local_secrets(repo_root: str | os.PathLike) -> list[str]:
     """Credential values stored in .dvc/config.local (what must never appear in tracked files)."""
-    try:
-        conf = _config(Path(repo_root)).load_one("local")
-    except Exception:  # noqa: BLE001 - unreadable config.local: nothing to compare against
+    from dvc.config import Config
+
+    try:  # read as is, without DVC's schema check: a broken config must not hide its secrets
+        conf = Config.load_file(str(Path(repo_root) / ".dvc" / "config.local"))
+    except Exception:  # noqa: BLE001 - absent or unreadable config.local: nothing to compare against
         return []
     return [str(v) for section in conf.get("remote", {}).values() for k, v in section.items()
             if k in SECRET_KEYS and v]

@@ -1,0 +1,337 @@
+"""fer3d.tracking against real MLflow: a local tracking server (round trip, a crash mid-run, an old
+server without MLflow 3's logged-model API), an unreachable URI, the local sqlite default, off."""
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+mlflow = pytest.importorskip("mlflow")
+
+from fer3d import tracking  # noqa: E402
+from fer3d.tracking import Tracker  # noqa: E402
+
+WARNING = "tracking: MLflow at"
+
+
+def free_port() -> int:
+    """A local port nothing listens on (bound and released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path, monkeypatch):
+    """Each test sees a known environment, and whatever the tracker exports is undone afterwards."""
+    saved = dict(os.environ)
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_EXPERIMENT_ID",
+                "DAGSHUB_REPO", "DAGSHUB_USER_TOKEN", "DAGSHUB_USERNAME", "FER3D_TRACKING", *tracking.HTTP_DEFAULTS):
+        os.environ.pop(key, None)
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    os.environ["FER3D_ROOT"] = str(tmp_path)  # never the project's own mlflow.db
+    monkeypatch.chdir(tmp_path)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def small_model(seed: int = 0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+
+
+def train_like(tracker: Tracker, out: Path, epochs: range, between=None) -> dict:
+    """What the training loop does: params, per-epoch metrics, files written, artifact, model."""
+    model = small_model()
+    tracker.log_params({"model": "cnn", "opt": {"lr": 0.01, "momentum": 0.9}, "epochs": len(epochs)})
+    history = []
+    for epoch in epochs:
+        row = {"train_loss": 1.0 / (epoch + 1), "val_acc": 0.5 + 0.1 * epoch}
+        history.append(row)
+        tracker.log_metrics(row, step=epoch)
+        if between is not None:
+            between(epoch)
+    tracker.log_metrics({"best_val_acc": max(r["val_acc"] for r in history)})
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), out / "cnn.pt")
+    (out / "cnn.json").write_text(json.dumps(history))
+    tracker.log_artifact(out / "cnn.pt", artifact_path="models")
+    tracker.log_model(model, name="model")
+    return {"model": model, "history": history}
+
+
+def test_round_trip_through_server(mlflow_server, tmp_path):
+    os.environ["MLFLOW_TRACKING_URI"] = mlflow_server
+    with Tracker(experiment="fer3d-rt", run_name="cnn", tags={"family": "2d"}) as tracker:
+        result = train_like(tracker, tmp_path / "models", range(3))
+        tracker.log_params({"model": "cnn"})  # the same value again: skipped, not an error
+    assert tracker.status == "ok"
+    assert os.environ["MLFLOW_TRACKING_URI"] == mlflow_server and "MLFLOW_EXPERIMENT_ID" not in os.environ
+
+    client = mlflow.MlflowClient(mlflow_server)
+    run = client.get_run(tracker.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "cnn" and run.data.tags["family"] == "2d"
+    assert run.data.params == {"model": "cnn", "opt.lr": "0.01", "opt.momentum": "0.9", "epochs": "3"}
+    for key in ("train_loss", "val_acc"):
+        history = sorted(client.get_metric_history(tracker.run_id, key), key=lambda m: m.step)
+        assert [m.step for m in history] == [0, 1, 2]
+        assert [m.value for m in history] == pytest.approx([r[key] for r in result["history"]])
+    assert run.data.metrics["best_val_acc"] == pytest.approx(0.7)
+
+    local = client.download_artifacts(tracker.run_id, "models/cnn.pt", str(tmp_path / "dl"))
+    assert Path(local).read_bytes() == (tmp_path / "models" / "cnn.pt").read_bytes()
+
+    logged = client.search_logged_models(experiment_ids=[run.info.experiment_id])
+    assert [m.source_run_id for m in logged] == [tracker.run_id]  # in the run's experiment, not "Default"
+    mlflow.set_tracking_uri(mlflow_server)
+    try:
+        loaded = mlflow.pytorch.load_model(f"runs:/{tracker.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(None)
+    x = torch.randn(5, 6)
+    assert torch.equal(loaded(x), result["model"](x))
+
+
+def test_body_exception_propagates_and_marks_run_failed(mlflow_server):
+    os.environ["MLFLOW_TRACKING_URI"] = mlflow_server
+    with pytest.raises(ZeroDivisionError):
+        with Tracker(experiment="fer3d-rt", run_name="boom") as tracker:
+            tracker.log_metrics({"train_loss": 1.0}, step=0)
+            1 / 0
+    assert tracker.status == "ok"
+    assert mlflow.MlflowClient(mlflow_server).get_run(tracker.run_id).info.status == "FAILED"
+
+
+def test_changed_param_and_bad_metric_warn_but_keep_tracking(mlflow_server, capfd):
+    os.environ["MLFLOW_TRACKING_URI"] = mlflow_server
+    with Tracker(experiment="fer3d-rt", run_name="warn") as tracker:
+        tracker.log_params({"lr": 0.1})
+        tracker.log_params({"lr": 0.2})
+        tracker.log_metrics({"val_acc": "n/a", "train_loss": 0.5}, step=1)
+    assert tracker.status == "ok"
+    err = capfd.readouterr().err
+    assert "param 'lr' already logged as '0.1'" in err and "metric 'val_acc' is not a number" in err
+    run = mlflow.MlflowClient(mlflow_server).get_run(tracker.run_id)
+    assert run.data.params == {"lr": "0.1"} and run.data.metrics == {"train_loss": 0.5}
+
+
+class _OldServerProxy(http.server.ThreadingHTTPServer):
+    """A real HTTP front for the test server that answers 404 on MLflow 3's logged-model API, as
+    MLflow 2.x servers (DagsHub runs 2.x) do; everything else is passed through."""
+
+    def __init__(self, upstream: str):
+        self.upstream = urllib.parse.urlparse(upstream)
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _ProxyHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _relay(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if "/logged-models" in self.path:
+            payload = b"<h1>Not Found</h1>"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        up = self.server.upstream
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        conn.request(self.command, self.path, body=body or None, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        self.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        conn.close()
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
+
+
+def test_server_without_logged_model_api_gets_model_as_artifacts(mlflow_server, tmp_path, capfd):
+    proxy = _OldServerProxy(mlflow_server)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        os.environ["MLFLOW_TRACKING_URI"] = proxy.url
+        with Tracker(experiment="fer3d-old", run_name="cnn") as tracker:
+            result = train_like(tracker, tmp_path / "models", range(2))
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(timeout=10)
+    assert tracker.status == "ok"
+    assert "model was logged as run artifacts under 'model'" in capfd.readouterr().err
+    client = mlflow.MlflowClient(mlflow_server)
+    assert "model/MLmodel" in [a.path for a in client.list_artifacts(tracker.run_id, "model")]
+    loaded = mlflow.pytorch.load_model(client.download_artifacts(tracker.run_id, "model", str(tmp_path / "dl")))
+    x = torch.randn(4, 6)
+    assert torch.equal(loaded(x), result["model"](x))
+
+
+@pytest.mark.slow
+def test_server_killed_mid_run(mlflow_server_factory, tmp_path, capfd):
+    server = mlflow_server_factory("doomed")
+    os.environ["MLFLOW_TRACKING_URI"] = server.url
+
+    def crash_after_second_epoch(epoch):
+        if epoch == 1:
+            server.kill()
+
+    start = time.monotonic()
+    with Tracker(experiment="fer3d-crash", run_name="cnn") as tracker:
+        result = train_like(tracker, tmp_path / "models", range(5), between=crash_after_second_epoch)
+    elapsed = time.monotonic() - start
+
+    assert tracker.status.startswith("failed: log metrics"), tracker.status
+    err = capfd.readouterr().err
+    assert err.count(WARNING) == 1, err
+    assert "training continues, DVC outputs are unaffected" in err and "Connection refused" in err
+    assert elapsed < 60, f"a dead server stalled training for {elapsed:.0f} s"
+    # the training's own outputs are whole
+    state = torch.load(tmp_path / "models" / "cnn.pt", weights_only=True)
+    assert all(torch.equal(state[k], v) for k, v in result["model"].state_dict().items())
+    assert json.loads((tmp_path / "models" / "cnn.json").read_text()) == result["history"]
+    # and what reached the server before the crash is in its store
+    client = mlflow.MlflowClient(server.db_uri)
+    steps = sorted(m.step for m in client.get_metric_history(tracker.run_id, "val_acc"))
+    assert steps == [0, 1]
+    assert client.get_run(tracker.run_id).data.params["opt.lr"] == "0.01"
+
+
+def test_unreachable_server_from_the_start(tmp_path, capfd):
+    os.environ["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    start = time.monotonic()
+    with Tracker(experiment="fer3d", run_name="cnn") as tracker:
+        failed_at = time.monotonic()
+        result = train_like(tracker, tmp_path / "models", range(3))
+    done = time.monotonic()
+    assert tracker.status.startswith("failed: start run"), tracker.status
+    assert tracker.run_id is None
+    err = capfd.readouterr().err
+    assert err.count(WARNING) == 1, err
+    assert failed_at - start < 30 and done - failed_at < 2, (failed_at - start, done - failed_at)
+    assert (tmp_path / "models" / "cnn.pt").exists() and len(result["history"]) == 3
+    # the tracker's HTTP defaults were applied (the user set none)
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == tracking.HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
+
+
+def test_hung_server_costs_only_the_timeout(tmp_path, capfd):
+    """A server that accepts connections and never answers: bounded by the (user-set) timeout."""
+    import socket
+
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "1"
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        os.environ["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        with Tracker(run_name="cnn") as tracker:
+            train_like(tracker, tmp_path / "models", range(3))
+        elapsed = time.monotonic() - start
+    assert tracker.status.startswith("failed: start run: Read timed out"), tracker.status
+    assert capfd.readouterr().err.count(WARNING) == 1
+    assert elapsed < 20, elapsed  # 3 tries x 1 s + backoff; with the default 10 s timeout about 32 s, once
+
+
+def test_user_http_settings_are_kept(tmp_path):
+    os.environ["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{free_port()}"
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    with Tracker() as tracker:
+        pass
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0" and tracker.status.startswith("failed")
+
+
+def test_disabled_never_imports_mlflow(tmp_path):
+    code = (
+        "import sys, time; from pathlib import Path; from fer3d.tracking import Tracker\n"
+        "t = time.monotonic()\n"
+        "with Tracker(run_name='cnn') as tr:\n"
+        "    tr.log_params({'a': {'b': 1}}); tr.log_metrics({'x': 1.0}, step=0)\n"
+        "    Path('f.txt').write_text('x'); tr.log_artifact('f.txt'); tr.log_model(object())\n"
+        "assert 'mlflow' not in sys.modules, 'mlflow was imported'\n"
+        "print(tr.status, round(time.monotonic() - t, 3))\n"
+    )
+    env = {**os.environ, "FER3D_TRACKING": "off", "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    status, seconds = out.stdout.split()
+    assert status == "disabled" and float(seconds) < 0.5
+    assert not (tmp_path / "mlflow.db").exists() and out.stderr == ""
+
+
+def test_tracking_switch_values(monkeypatch):
+    for value in ("off", "OFF", "0", "false"):
+        monkeypatch.setenv("FER3D_TRACKING", value)
+        assert Tracker().status == "disabled"
+    monkeypatch.setenv("FER3D_TRACKING", "sometimes")
+    with pytest.raises(tracking.TrackingConfigError, match="FER3D_TRACKING must be 'on' or 'off', found 'sometimes'"):
+        Tracker()
+
+
+def test_local_default_store(tmp_path):
+    with Tracker(experiment="fer3d", run_name="landmark_mlp", tags={"family": "3d"}) as tracker:
+        result = train_like(tracker, tmp_path / "models", range(3))
+    assert tracker.status == "ok"
+    assert tracker.uri == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert (tmp_path / "mlflow.db").is_file() and not (tmp_path / "mlruns").exists()
+    client = mlflow.MlflowClient(tracker.uri)
+    run = client.get_run(tracker.run_id)
+    assert run.info.status == "FINISHED" and run.data.params["opt.lr"] == "0.01"
+    assert [m.step for m in sorted(client.get_metric_history(tracker.run_id, "val_acc"), key=lambda m: m.step)] == [0, 1, 2]
+    assert run.info.artifact_uri.startswith((tmp_path.resolve() / "mlartifacts").as_uri())
+    assert (tmp_path / "mlartifacts").is_dir()
+    assert list((tmp_path / "mlartifacts").rglob("cnn.pt"))
+    mlflow.set_tracking_uri(tracker.uri)
+    try:
+        loaded = mlflow.pytorch.load_model(f"runs:/{tracker.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(None)
+    x = torch.randn(3, 6)
+    assert torch.equal(loaded(x), result["model"](x))
+
+
+def test_dagshub_repo_gives_uri_and_credentials_only_with_a_token():
+    os.environ["DAGSHUB_REPO"] = "alice/fer3d"
+    assert tracking.resolve_tracking_uri() == "https://dagshub.com/alice/fer3d.mlflow"
+    assert "MLFLOW_TRACKING_PASSWORD" not in os.environ and "MLFLOW_TRACKING_USERNAME" not in os.environ
+    os.environ["DAGSHUB_USER_TOKEN"] = "tok123"
+    assert tracking.resolve_tracking_uri() == "https://dagshub.com/alice/fer3d.mlflow"
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "alice" and os.environ["MLFLOW_TRACKING_PASSWORD"] == "tok123"
+    os.environ["MLFLOW_TRACKING_URI"] = "http://127.0.0.1:1"
+    assert tracking.resolve_tracking_uri() == "http://127.0.0.1:1"  # an explicit URI wins
+    del os.environ["MLFLOW_TRACKING_URI"]
+    os.environ["DAGSHUB_REPO"] = "alice"
+    with pytest.raises(tracking.TrackingConfigError, match="DAGSHUB_REPO must be 'owner/repo'"):
+        tracking.resolve_tracking_uri()
+    assert tracking.redact("https://user:pw@dagshub.com/x.mlflow") == "https://***@dagshub.com/x.mlflow"
+
+
+def test_flatten():
+    assert tracking.flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {"a.b": 1, "a.c.d": [1, 2], "e": "x"}
