@@ -7,3 +7,10 @@ SPLITS = ("train", "val", "test")
 USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 
 __version__ = "0.1.0"
+
+
+def show_progress() -> bool:
+    """Progress bars on, unless FER3D_PROGRESS=0 (CI logs, tests)."""
+    import os
+
+    return os.environ.get("FER3D_PROGRESS", "1") != "0"

@@ -13,6 +13,7 @@ import torch
 
 from . import geometry, mesh
 from .io import load_npz
+from .voxels import densify_torch, voxel_indices
 
 INPUT_KINDS = ("image", "landmarks", "distances", "voxels")
 
@@ -54,48 +55,80 @@ def load(kind: str, root: Path, augment_options: dict | None = None) -> FeatureS
     label, split = fer["label"].astype(np.int64), fer["split"]
     opts = augment_options or {}
     if kind == "image":
-        images = torch.from_numpy(fer["images"]).unsqueeze(1)  # (N,1,48,48) uint8: 4x smaller than float
         train = fer["images"][split == 0].astype(np.float32) / 255
-        mean, std = float(train.mean()), float(train.std())
-        to_model = lambda x: (x.float() / 255 - mean) / std  # noqa: E731
-        fs = FeatureSet(kind, images, label, split, np.ones(len(label), bool), {"mean": mean, "std": std},
-                        {}, to_model, augment.flip_images, augment.ImageAugment(**opts))
-        return fs
+        stats = {"mean": float(train.mean()), "std": float(train.std())}
+        images = torch.from_numpy(fer["images"]).unsqueeze(1)  # (N,1,48,48) uint8: 4x smaller than float
+        return FeatureSet(kind, images, label, split, np.ones(len(label), bool), stats, {},
+                          lambda x: standardise_images(x, stats), augment.flip_images, augment.ImageAugment(**opts))
 
     lm = load_npz(root / "data" / "landmarks.npz")
     topology = load_npz(root / "data" / "mesh_topology.npz")
     found = lm["found"]
     perm = torch.from_numpy(topology["mirror_perm"])
+    stats = {"mean_face": topology["mean_face"].tolist(), "mirror_perm": topology["mirror_perm"].tolist()}
     context = {"num_points": int(lm["landmarks"].shape[1]), "edges": torch.from_numpy(topology["edges"]),
                "num_edges": len(topology["edges"])}
+    points = lm["landmarks"].astype(np.float32)
     if kind == "landmarks":
-        aligned = geometry.procrustes_align(lm["landmarks"], topology["mean_face"])
+        aligned = landmark_rows(points, stats)
         aligned[~found] = 0
-        return FeatureSet(kind, torch.from_numpy(aligned), label, split, found, {}, context,
+        return FeatureSet(kind, torch.from_numpy(aligned), label, split, found, stats, context,
                           _mirror=lambda x: augment.mirror_landmarks(x, perm),
                           augmenter=augment.LandmarkAugment(perm, **opts))
     if kind == "distances":
+        # the meshes stage's stored lengths (uint8 codes, error <= 0.001 in the unit-RMS frame)
         feats = load_npz(root / "data" / "mesh_features.npz")
         lengths = mesh.dequantize(feats["edge_length_codes"], feats["edge_length_lo"], feats["edge_length_hi"])
         train = lengths[found & (split == 0)]
-        mean, std = train.mean(0), train.std(0) + 1e-6
-        standardised = ((lengths - mean) / std).astype(np.float32)
+        stats.update(length_mean=train.mean(0).tolist(), length_std=(train.std(0) + 1e-6).tolist())
+        standardised = standardise_lengths(lengths, stats)
         standardised[~found] = 0
         edge_perm = torch.from_numpy(mirror_edge_permutation(topology["edges"], topology["mirror_perm"]))
-        flip = lambda x: x[:, edge_perm]  # noqa: E731
-        return FeatureSet(kind, torch.from_numpy(standardised), label, split, found,
-                          {"mean": mean.tolist(), "std": std.tolist()}, context, _mirror=flip,
-                          augmenter=DistanceAugment(edge_perm, **opts))
+        return FeatureSet(kind, torch.from_numpy(standardised), label, split, found, stats, context,
+                          _mirror=lambda x: x[:, edge_perm], augmenter=DistanceAugment(edge_perm, **opts))
     vox = load_npz(root / "data" / "voxels.npz")
-    grid = int(vox["grid"])
-    context["grid"] = grid
-    from .voxels import densify_torch
-
-    flip_x = lambda x: x.flip(2)  # noqa: E731  the grid's first axis is x, centred on the face
-    return FeatureSet(kind, torch.from_numpy(vox["indices"].astype(np.int64)), label, split, found,
-                      {"grid": grid, "extent": float(vox["extent"]), "align": str(vox["align"])}, context,
-                      _to_model=lambda x: densify_torch(x, grid), _mirror=flip_x,
+    stats.update(grid=int(vox["grid"]), extent=float(vox["extent"]), align=str(vox["align"]))
+    context["grid"] = stats["grid"]
+    return FeatureSet(kind, torch.from_numpy(vox["indices"].astype(np.int64)), label, split, found, stats, context,
+                      _to_model=lambda x: densify_torch(x, stats["grid"]),
+                      _mirror=lambda x: x.flip(2),  # the grid's first axis is x, centred on the face
                       augmenter=VoxelAugment(**opts))
+
+
+# ------------------------------------------------------------------ inputs from raw data
+# Shared by training (via `load`) and by prediction on new photos (fer3d.predict), so a model
+# always sees its inputs built the same way; `stats` come from the model file.
+
+def standardise_images(x: torch.Tensor, stats: dict) -> torch.Tensor:
+    """uint8 (B,1,48,48) → standardised float."""
+    return (x.float() / 255 - stats["mean"]) / stats["std"]
+
+
+def landmark_rows(points: np.ndarray, stats: dict) -> np.ndarray:
+    """Crop-frame landmarks (N,478,3) → Procrustes-aligned to the training mean face."""
+    return geometry.procrustes_align(points, np.asarray(stats["mean_face"], np.float32))
+
+
+def standardise_lengths(lengths: np.ndarray, stats: dict) -> np.ndarray:
+    return ((lengths - np.asarray(stats["length_mean"])) / np.asarray(stats["length_std"])).astype(np.float32)
+
+
+def model_input(kind: str, stats: dict, context: dict, images: np.ndarray | None = None,
+                points: np.ndarray | None = None) -> torch.Tensor:
+    """The batch a model of input `kind` takes, from 48x48 uint8 crops or crop-frame landmarks."""
+    if kind == "image":
+        return standardise_images(torch.from_numpy(np.asarray(images, np.uint8)).unsqueeze(1), stats)
+    pts = np.asarray(points, np.float32)
+    if kind == "landmarks":
+        return torch.from_numpy(landmark_rows(pts, stats))
+    if kind == "distances":
+        edges = np.asarray(context["edges"])
+        return torch.from_numpy(standardise_lengths(mesh.edge_lengths(geometry.center_scale(pts), edges), stats))
+    if kind == "voxels":
+        aligned = geometry.normalise(pts, stats["align"], np.asarray(stats["mean_face"], np.float32))
+        return densify_torch(torch.from_numpy(voxel_indices(aligned, stats["grid"], stats["extent"]).astype(np.int64)),
+                             stats["grid"])
+    raise ValueError(f"input kind must be one of {INPUT_KINDS}, found {kind!r}")
 
 
 def mirror_edge_permutation(edges: np.ndarray, point_perm: np.ndarray) -> np.ndarray:

@@ -183,7 +183,7 @@ def _widths(name: str, widths: Any, stages: int) -> list[int]:
 # Widths: stage 1 runs at the full 48x48 where every channel is expensive, so it stays narrow;
 # later stages are cheap per channel and carry the capacity. Multiples of 16 suit oneDNN's blocking.
 @register("cnn", "2d", "image")
-def _cnn(num_classes: int, *, widths: list[int] = (16, 48, 160), dropout: float = 0.3) -> nn.Module:
+def _cnn(num_classes: int, *, widths: list[int] = (16, 48, 128), dropout: float = 0.3) -> nn.Module:
     """The reference's "6-conv BN net": 3 stages x 2 convs, max-pool between stages."""
     return ConvNet2d(num_classes, _widths("cnn", widths, 3), [2, 2, 2], _probability("cnn", "dropout", dropout))
 
@@ -280,7 +280,7 @@ class ResNet(nn.Module):
 
 
 @register("resnet", "2d", "image")
-def _resnet(num_classes: int, *, widths: list[int] = (32, 64, 128), blocks: int = 2,
+def _resnet(num_classes: int, *, widths: list[int] = (32, 96, 192), blocks: int = 2,
             dropout: float = 0.2) -> nn.Module:
     """Pre-activation ResNet for 48x48: narrow stem, 3 stages of `blocks` basic blocks (sides 24, 12, 6)."""
     return ResNet(num_classes, _widths("resnet", widths, 3), _positive_int("resnet", "blocks", blocks),

@@ -5,7 +5,7 @@ import io
 import sys
 import time
 
-from fer3d import artifacts, features, params
+from fer3d import artifacts, features, params, show_progress
 from fer3d.io import save_json, save_text
 from fer3d.models import MODELS, build_model, count_parameters
 from fer3d.tracking import Tracker
@@ -37,7 +37,8 @@ def main(name: str) -> None:
     with Tracker(experiment=str(cfg.get("mlflow_experiment", "fer3d")), run_name=name,
                  tags={"family": spec.family, "input": spec.input}) as tracker:
         tracker.log_params(run_params)
-        result = fit(model, feats, cfg, root / "models" / "checkpoints" / f"{name}.ckpt", tracker=tracker)
+        result = fit(model, feats, cfg, root / "models" / "checkpoints" / f"{name}.ckpt", tracker=tracker,
+                     progress=show_progress())
         model_path = artifacts.save_model(
             root / "models" / f"{name}.pt", model, name, options,
             {k: v for k, v in feats.context.items() if k in spec.context()}, feats.stats,
@@ -53,7 +54,7 @@ def main(name: str) -> None:
         tracker.log_metrics({"best_val_acc": result.best_val_acc, "best_epoch": result.best_epoch})
         tracker.log_artifact(model_path)
         tracker.log_model(model, name="model")
-        summary["tracking"] = tracker.status
+        summary["tracking"] = tracker.status.split(":")[0]  # ok | disabled | failed (details are in the log)
     save_json(root / "metrics" / "train" / f"{name}.json", summary)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(result.history[0]))

@@ -1,0 +1,31 @@
+# Two commands for a newcomer: `make repro` (install + run the pipeline), `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install repro test test-fast bench clean-venv
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-mediapipe.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	# mediapipe's wheel requires jax, which face mesh never imports: install it without deps
+	$(PY) -m pip install -q --no-deps -r requirements-mediapipe.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+repro: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+bench: install
+	$(PY) bench/data_stages.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,109 @@
+"""The whole DVC pipeline on a small real subset, in a fresh copy of the project: it runs, a second
+`dvc repro` does nothing, a voxelize change re-runs only what depends on voxels, `dvc exp run -S`
+and `dvc metrics diff` work, and retraining with the same seed gives the same weights."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import project_copy, requires_data
+
+pytestmark = [requires_data, pytest.mark.slow]
+MODELS = ["cnn", "resnet", "vgg", "landmark_mlp", "landmark_cnn", "distance_cnn", "voxel_cnn", "mesh_gnn"]
+SMALL = {"data.limit": 60, "epochs": 2, "batch_size": 16, "device": "cpu", "landmarks.workers": 2,
+         "meshes.samples": 2, "evaluate.gradcam_samples": 2}
+
+
+def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FER3D_TRACKING": "off", "FER3D_PROGRESS": "0",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("FER3D_ROOT", None)
+    result = subprocess.run(["dvc", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def ran_stages(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+def lock_md5(repo: Path, stage: str, path: str) -> str:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return next(o["md5"] for o in lock["stages"][stage]["outs"] if o["path"] == path)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    repo = project_copy(tmp_path_factory.mktemp("pipeline"), SMALL)
+    first = dvc(repo, "repro")
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "first repro"], cwd=repo, check=True)
+    return repo, first.stdout
+
+
+def test_repro_runs_every_stage_and_writes_outputs(pipeline):
+    repo, output = pipeline
+    expected = {"download", "landmarks", "meshes", "voxelize", "evaluate"} | \
+        {f"train_2d@{m}" for m in MODELS[:3]} | {f"train_3d@{m}" for m in MODELS[3:]}
+    assert ran_stages(output) == expected
+    summary = json.loads((repo / "metrics" / "summary.json").read_text())
+    assert set(summary["test_acc"]) == set(MODELS) | {"fusion"}
+    assert all(0 <= a <= 1 for a in summary["test_acc"].values())
+    # every model is scored on all PrivateTest rows of the subset
+    for m in MODELS:
+        scores = json.loads((repo / "metrics" / "eval" / f"{m}.json").read_text())["scores"]
+        assert scores["test"]["images"] == summary["subset_sizes"]["test"]
+        assert sum(map(sum, scores["test"]["confusion"])) == scores["test"]["images"]
+    assert (repo / "metrics" / "comparison.md").read_text().count("\n| ") == len(MODELS) + 1
+    for m in MODELS:
+        assert (repo / "models" / f"{m}.pt").exists()
+        curve = (repo / "metrics" / "train" / f"{m}_curve.csv").read_text().splitlines()
+        assert curve[0].startswith("epoch,") and len(curve) == 1 + SMALL["epochs"]
+    landmarks = json.loads((repo / "metrics" / "landmarks.json").read_text())
+    assert landmarks["detection_rate"] > 0.9
+    # data and models are DVC's, never git's
+    tracked = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True).stdout.split()
+    assert not [f for f in tracked if f.startswith(("data/", "models/", "reports/")) and not f.endswith(".gitignore")]
+
+
+def test_second_repro_is_a_no_op(pipeline):
+    repo, _ = pipeline
+    assert "up to date" in dvc(repo, "status").stdout
+    assert ran_stages(dvc(repo, "repro").stdout) == set()
+
+
+def test_voxel_change_reruns_only_what_reads_voxels(pipeline):
+    repo, _ = pipeline
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["voxelize"]["grid"] = 16
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        assert ran_stages(dvc(repo, "repro").stdout) == {"voxelize", "train_3d@voxel_cnn", "evaluate"}
+    finally:
+        subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True)
+        dvc(repo, "checkout", "-q")
+    assert "up to date" in dvc(repo, "status").stdout
+
+
+def test_same_seed_retrains_bit_identical(pipeline):
+    repo, _ = pipeline
+    before = lock_md5(repo, "train_2d@cnn", "models/cnn.pt"), lock_md5(repo, "train_3d@mesh_gnn", "models/mesh_gnn.pt")
+    dvc(repo, "repro", "-f", "-s", "train_2d@cnn", "train_3d@mesh_gnn")
+    after = lock_md5(repo, "train_2d@cnn", "models/cnn.pt"), lock_md5(repo, "train_3d@mesh_gnn", "models/mesh_gnn.pt")
+    assert before == after
+
+
+def test_exp_run_and_metrics_diff(pipeline):
+    repo, _ = pipeline
+    dvc(repo, "exp", "run", "-S", "lr=0.0005", "-S", "epochs=1")
+    diff = dvc(repo, "metrics", "diff", "--md").stdout
+    assert "metrics/summary.json" in diff and "test_acc.cnn" in diff
+    params_diff = dvc(repo, "params", "diff").stdout
+    assert "0.0005" in params_diff
+    html = dvc(repo, "plots", "show", "-o", str(repo / "plots_html"))
+    assert (repo / "plots_html" / "index.html").exists(), html.stdout
