@@ -2,13 +2,14 @@
 its inputs, loadable with torch.load(weights_only=True) (no pickled code)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import EMOTIONS
-from .io import atomic_path
+from .io import save_bytes
 from .models import MODELS, build_model
 
 
@@ -18,9 +19,11 @@ def save_model(path: str | Path, model: torch.nn.Module, name: str, options: dic
     payload = {"format": "fer3d-model-1", "name": name, "family": MODELS[name].family, "input": MODELS[name].input,
                "classes": list(EMOTIONS), "options": options, "context": context, "feature_stats": feature_stats,
                "meta": meta, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    # through a buffer: torch.save names the archive after the file, and the temp file's random
+    # name would make identical models differ byte for byte (and in DVC's hash)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return save_bytes(path, buffer.getvalue())
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:

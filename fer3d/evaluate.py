@@ -124,7 +124,7 @@ def comparison_markdown(results: dict[str, dict], sizes: dict[str, int], fallbac
             "|---|---|---|---|---|---|---|---|---|\n")
     pct = lambda v: "–" if v is None else f"{100 * v:.2f}%"  # noqa: E731
     rows = []
-    for name, r in sorted(results.items(), key=lambda kv: ({"2d": 0, "3d": 1, "fusion": 2}[kv[1]["family"]], -kv[1]["test"]["accuracy"])):
+    for name, r in sorted(results.items(), key=lambda kv: ({"2d": 0, "3d": 1, "fusion": 2}[kv[1]["family"]], -kv[1]["scores"]["test"]["accuracy"])):
         s = r["scores"]
         rows.append(f"| {name} | {r['family']} | {pct(s['test']['accuracy'])} | {pct(s['test']['macro_f1'])} | "
                     f"{pct(s['found_only']['accuracy'])} | {pct(s['dedup']['accuracy'])} | {pct(s['public_private']['accuracy'])} | "

@@ -72,6 +72,8 @@ class Detector:
     """One FaceMesh (static images, refined → 478 points); not shareable across processes."""
 
     def __init__(self, min_detection_confidence: float = 0.5):
+        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ info/warning lines
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import mediapipe as mp
 
         self.mesh = mp.solutions.face_mesh.FaceMesh(
@@ -106,7 +108,6 @@ _worker: dict = {}
 
 
 def _init_worker(min_detection_confidence: float, attempts: tuple[Attempt, ...]) -> None:
-    os.environ.setdefault("GLOG_minloglevel", "2")
     _worker["detector"] = Detector(min_detection_confidence)
     _worker["attempts"] = attempts
 

@@ -9,7 +9,7 @@ from fer3d import artifacts, features, params, show_progress
 from fer3d.io import save_json, save_text
 from fer3d.models import MODELS, build_model, count_parameters
 from fer3d.tracking import Tracker
-from fer3d.train import fit, resolve_device
+from fer3d.train import fit, resolve_device, seed_everything
 
 NOT_MODEL_OPTIONS = {"name", "family", "input", "augment"}
 
@@ -29,6 +29,7 @@ def main(name: str) -> None:
     resolve_device(str(cfg["device"]))  # a bad device fails here, before any data is read
 
     feats = features.load(spec.input, root, augment)
+    seed_everything(int(cfg["seed"]))  # before building: the initial weights come from the seed too
     model = build_model(name, **options, **feats.context)
     print(f"train: {name} ({spec.family}, input {spec.input}, {count_parameters(model):,} parameters) on "
           f"{len(feats.indices(0)):,} training rows, validating on {len(feats.indices(1)):,}")

@@ -85,7 +85,7 @@ def test_voxel_change_reruns_only_what_reads_voxels(pipeline):
     try:
         assert ran_stages(dvc(repo, "repro").stdout) == {"voxelize", "train_3d@voxel_cnn", "evaluate"}
     finally:
-        subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True)
+        subprocess.run(["git", "reset", "-q", "--hard", "HEAD"], cwd=repo, check=True)
         dvc(repo, "checkout", "-q")
     assert "up to date" in dvc(repo, "status").stdout
 
