@@ -434,14 +434,15 @@ def normalized_adjacency(edges: torch.Tensor, num_points: int) -> torch.Tensor:
 
 
 class MeshGNN(nn.Module):
-    """GCN-style residual layers h <- h + GELU(A_hat @ Linear(LayerNorm(h))), mean+max readout.
+    """GCN-style residual layers h <- h + GELU(A_hat @ Linear(LayerNorm(h))), then a per-node
+    readout flattened in node order (readout=0: mean+max pooling, permutation-invariant).
 
     Features are kept node-major, (N, B, H), so propagating over the mesh is a single sparse
     (N, N) @ (N, B*H) product for the whole batch (~3k non-zeros instead of 478^2 dense).
     """
 
     def __init__(self, num_classes: int, edges: torch.Tensor, num_points: int, hidden: int, layers: int,
-                 embed: bool, dropout: float):
+                 embed: bool, dropout: float, readout: int = 0):
         super().__init__()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
@@ -460,8 +461,13 @@ class MeshGNN(nn.Module):
         self.lins = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers))
         self.out_norm = nn.LayerNorm(hidden)
         self.pool = MeanMaxPool(0)
-        self.classifier = nn.Sequential(nn.Linear(2 * hidden, 2 * hidden), nn.GELU(), nn.Dropout(dropout),
-                                        nn.Linear(2 * hidden, num_classes))
+        # readout > 0: each node keeps `readout` features and the classifier sees all nodes in
+        # order (where each point is matters for expressions: mean/max pooling forgets it)
+        self.readout = readout
+        self.project = nn.Linear(hidden, readout) if readout else None
+        width = num_points * readout if readout else 2 * hidden
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, 256), nn.GELU(), nn.Dropout(dropout),
+                                        nn.Linear(256, num_classes))
 
     def adjacency(self, dtype: torch.dtype) -> torch.Tensor:
         with warnings.catch_warnings():
@@ -478,12 +484,15 @@ class MeshGNN(nn.Module):
         for norm, lin in zip(self.norms, self.lins):
             z = lin(norm(h))
             h = h + F.gelu(torch.sparse.mm(a, z.reshape(n, -1)).view_as(z))
-        return self.classifier(self.pool(self.out_norm(h)))
+        h = self.out_norm(h)
+        if self.project is not None:
+            return self.classifier(self.project(h).transpose(0, 1).flatten(1))
+        return self.classifier(self.pool(h))
 
 
 @register("mesh_gnn", "3d", "landmarks")
 def _mesh_gnn(num_classes: int, *, hidden: int = 32, layers: int = 4, embed: bool = True, dropout: float = 0.2,
-              edges: torch.Tensor | None = None, num_points: int = NUM_POINTS) -> nn.Module:
+              readout: int = 8, edges: torch.Tensor | None = None, num_points: int = NUM_POINTS) -> nn.Module:
     """Graph net over the face mesh (plain torch): GCN-style message passing, mean+max readout."""
     if edges is None:
         raise ValueError("model 'mesh_gnn' needs the mesh `edges` (an (E, 2) LongTensor)")
@@ -491,4 +500,5 @@ def _mesh_gnn(num_classes: int, *, hidden: int = 32, layers: int = 4, embed: boo
         raise ValueError(f"model 'mesh_gnn': embed must be true or false, got {embed!r}")
     return MeshGNN(num_classes, edges, _num_points("mesh_gnn", num_points),
                    _positive_int("mesh_gnn", "hidden", hidden), _positive_int("mesh_gnn", "layers", layers),
-                   embed, _probability("mesh_gnn", "dropout", dropout))
+                   embed, _probability("mesh_gnn", "dropout", dropout),
+                   readout if readout == 0 else _positive_int("mesh_gnn", "readout", readout))
