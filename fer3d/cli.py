@@ -121,8 +121,194 @@ def cmd_remote_local(args) -> int:
     return 0
 
 
+# -- predict --------------------------------------------------------------------------------------
+def add_predict(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict", help="predict emotions on photos (any size, one or more faces) or 48x48 face crops",
+        description="Find faces (MediaPipe face detection), frame them like FER2013, cut 48x48 gray crops and "
+                    "score them with the trained models; 3D models use the crop's FaceMesh landmarks. "
+                    "Prints a table and writes JSON. Exit code 1 only when no file gave any result or a "
+                    "requested model file is missing.")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and/or folders of images")
+    p.add_argument("--models", default=None,
+                   help="comma-separated model names (and/or `fusion`); default: every models/<name>.pt, "
+                        "plus the fusion metrics/summary.json names")
+    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
+    p.add_argument("--summary", default=None, help="evaluate's summary.json (default: <models-dir>/../metrics/summary.json)")
+    p.add_argument("--out", default="predictions.json", help="JSON output (default: predictions.json; '-' for none)")
+    p.add_argument("--crops", action="store_true", help="inputs are face crops already: no detection (48x48 images always are)")
+    p.add_argument("--align", action=argparse.BooleanOptionalAction, default=True,
+                   help="rotate each face so its eyes are level before cropping (default: on; on FER2013 faces "
+                        "it changes nothing for upright heads and keeps the accuracy of heads tilted up to 35 "
+                        "degrees, which drops 5 points without it: bench/predict_check.py)")
+    p.add_argument("--no-tta", dest="tta", action="store_false", default=None,
+                   help="no flip averaging (default: as the evaluate stage, the model's train.tta_flip)")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    import time
+
+    from fer3d import predict
+    from fer3d.io import save_json
+
+    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    started = time.perf_counter()
+    predictor = predict.load_predictor(args.models_dir, names, args.summary, args.tta)
+    finder = None if args.crops else predict.FaceFinder()
+    loaded = time.perf_counter() - started
+    errors = lambda entry: entry.get("error") and print(f"fer3d predict: {entry['error']}", file=sys.stderr)  # noqa: E731
+    try:
+        run = predict.predict_files(args.inputs, predictor, crops=args.crops, align=args.align, finder=finder,
+                                    on_file=errors)
+    finally:
+        predictor.close()
+        if finder is not None:
+            finder.close()
+    if not run.files:
+        raise FileNotFoundError(f"no image files in {', '.join(args.inputs)} (looked for {', '.join(predict.IMAGE_SUFFIXES)})")
+    print(predict.table(run.files, predictor.names))
+    if args.out != "-":
+        save_json(args.out, predict.result_json(run, predictor, args.crops, args.align))
+        print(f"predictions: {args.out}")
+    if run.faces:
+        print(f"{run.faces} face(s) in {sum(1 for f in run.files if f['faces'])} file(s): "
+              f"{run.seconds_per_face:.3f} s per face (loading models and detectors: {loaded:.1f} s)")
+    failed = sum(1 for f in run.files if f.get("error"))
+    if failed:
+        print(f"{failed} of {len(run.files)} file(s) gave no result (see the messages above)", file=sys.stderr)
+    return 0 if run.faces else 1
+
+
+# -- gradcam --------------------------------------------------------------------------------------
+def add_gradcam(subparsers) -> None:
+    p = subparsers.add_parser(
+        "gradcam", help="Grad-CAM of 2D models on photos or face crops: where the evidence for a class lies",
+        description="Find the faces (or take 48x48 crops), and write for each face and model a PNG of the crop with "
+                    "the Grad-CAM heat map (last conv layer) of the chosen class, plus one grid of all of them.")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and/or folders")
+    p.add_argument("--model", default="cnn", help="2D model name(s), comma-separated (default: cnn)")
+    p.add_argument("--class", dest="target", default=None,
+                   help="class to explain: angry, disgust, fear, happy, sad, surprise, neutral (default: the predicted one)")
+    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
+    p.add_argument("--out", default="gradcam", help="output folder (default: gradcam/)")
+    p.add_argument("--crops", action="store_true", help="inputs are face crops already (48x48 images always are)")
+    p.add_argument("--align", action=argparse.BooleanOptionalAction, default=True,
+                   help="level the eyes before cropping (default: on)")
+    p.set_defaults(func=cmd_gradcam)
+
+
+def cmd_gradcam(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from fer3d import gradcam, predict
+    from fer3d.artifacts import load_model
+
+    target = gradcam.class_index(args.target)
+    models = {name: load_model(Path(args.models_dir) / f"{name}.pt") for name in args.model.split(",") if name}
+    out = Path(args.out)
+    crops, captions, cams = [], [], {name: [] for name in models}
+    finder = None if args.crops else predict.FaceFinder()
+    try:
+        for path in predict.list_inputs(args.inputs):
+            try:
+                faces, _ = predict.faces_in(path, finder, args.crops, args.align)
+            except predict.InputError as e:
+                print(f"fer3d gradcam: {e}", file=sys.stderr)
+                continue
+            for i, face in enumerate(faces):
+                stem = path.stem + (f"_face{i}" if len(faces) > 1 else "")
+                for name, (model, meta) in models.items():
+                    cam = gradcam.cams_for_images(model, meta, face.crop[None], target)[0]
+                    written = gradcam.save_overlay(out / f"{stem}_{name}.png", face.crop, cam, name, note=path.name)
+                    cams[name].append(cam)
+                    print(f"{written}: {name} {gradcam.EMOTIONS[cam.class_index]} {cam.probability:.2f}")
+                crops.append(face.crop)
+                captions.append(stem)
+    finally:
+        if finder is not None:
+            finder.close()
+    if not crops:
+        print("fer3d gradcam: no face in any input", file=sys.stderr)
+        return 1
+    grid = gradcam.save_grid(out / "grid.png", np.stack(crops), cams, captions)
+    print(f"{grid}: {len(crops)} face(s) x {len(models)} model(s)")
+    return 0
+
+
+# -- viewer ---------------------------------------------------------------------------------------
+def add_viewer(subparsers) -> None:
+    p = subparsers.add_parser(
+        "viewer", help="the 3D face mesh of a photo as an offline HTML viewer (and PNG)",
+        description="Find the face(s) (or take a 48x48 crop), get MediaPipe's 478 landmarks as the pipeline does and "
+                    "write a self-contained, rotatable HTML view (no CDN) and optionally a PNG, coloured by the "
+                    "displacement from the neutral mean training face or by what a 3D landmark model attends to "
+                    "(gradient saliency of its predicted class).")
+    p.add_argument("image", metavar="IMAGE", help="a photo or a face crop")
+    p.add_argument("--out", default="face.html", help="HTML output (default: face.html)")
+    p.add_argument("--png", default=None, help="also write a PNG render here")
+    p.add_argument("--color", choices=("displacement", "attention"), default="displacement",
+                   help="per-point colour (default: displacement)")
+    p.add_argument("--model", default="landmark_mlp", help="3D model with input 'landmarks' for --color attention "
+                   "(landmark_mlp, landmark_cnn, mesh_gnn; default: landmark_mlp)")
+    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
+    p.add_argument("--crops", action="store_true", help="the image is a face crop already (48x48 images always are)")
+    p.add_argument("--align", action=argparse.BooleanOptionalAction, default=True,
+                   help="level the eyes before cropping (default: on)")
+    p.set_defaults(func=cmd_viewer)
+
+
+def cmd_viewer(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from fer3d import EMOTIONS, gradcam, predict, viewer
+
+    models_dir = Path(args.models_dir)
+    project = models_dir.resolve().parent
+    path = Path(args.image)
+    found = predict.face_meshes(path, project, args.crops, args.align)  # InputError: unreadable, no face
+    meshes = [(i, face, pts) for i, (face, pts) in enumerate(found) if pts is not None]
+    for i, (face, pts) in enumerate(found):
+        if pts is None:
+            print(f"fer3d viewer: {path} face {i} (box {face.box}): {predict.NO_MESH}", file=sys.stderr)
+    if not meshes:
+        raise ValueError(f"{path}: no face mesh found on any of its {len(found)} face(s)")
+    points = np.stack([pts for _, _, pts in meshes])
+    model = meta = None
+    if args.color == "attention" or not (project / "data" / "mesh_topology.npz").exists():
+        from fer3d.artifacts import load_model
+
+        model_path = models_dir / f"{args.model}.pt"
+        if args.color == "attention" or model_path.exists():
+            model, meta = load_model(model_path)
+    triangles, mean_face = predict.mesh_topology(project, meta["feature_stats"] if meta else None)
+    if args.color == "attention":
+        values, probs = gradcam.point_saliency(model, meta, points)
+        captions = [f"{path.name} face {i}: {args.model} says {EMOTIONS[p.argmax()]} {p.max():.2f}"
+                    for (i, _, _), p in zip(meshes, probs)]
+        label = f"gradient saliency of {args.model} (predicted class)"
+    else:
+        if mean_face is None:
+            raise FileNotFoundError(f"{project / 'data' / 'mesh_topology.npz'} (the mean face) is missing and so is "
+                                    f"{models_dir / (args.model + '.pt')}; run `dvc pull` or `dvc repro` first")
+        values = gradcam.displacement(points, mean_face)
+        captions = [f"{path.name} face {i}" for i, _, _ in meshes]
+        label = "distance from the mean face"
+    faces = [(pts, v, c) for pts, v, c in zip(points, values, captions)]
+    written = [viewer.mesh_html(args.out, faces, triangles, title=f"fer3d: {path.name}", value_label=label)]
+    if args.png:
+        written.append(viewer.mesh_png(args.png, faces, triangles, images=[face.crop for _, face, _ in meshes],
+                                       value_label=label))
+    print(f"{len(meshes)} face mesh(es) of {path}: " + ", ".join(map(str, written)))
+    return 0
+
+
 # -- wiring ---------------------------------------------------------------------------------------
-COMMANDS: list[Callable] = [add_remote]
+COMMANDS: list[Callable] = [add_remote, add_predict, add_gradcam, add_viewer]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -90,6 +90,12 @@ def main() -> None:
     save_text(root / "metrics" / "comparison.md", evaluate.comparison_markdown(results, sets.sizes(), fallback))
     plots.confusion_grid(root / "reports" / "confusion.png", {n: r["scores"]["test"]["confusion"] for n, r in results.items()})
     print(evaluate.comparison_markdown(results, sets.sizes(), fallback))
+    from fer3d import gradcam, report  # Grad-CAM sample sheets and the one-page report, after the metrics
+
+    n_gradcam = params.positive(p, "evaluate.gradcam_samples", int, allow_zero=True)
+    gradcam.gradcam_samples(root, [n for n in results if results[n]["family"] == "2d"], n_gradcam)
+    md, page = report.write_report(root)
+    print(f"evaluate: report in {md} and {page}")
 
 
 if __name__ == "__main__":

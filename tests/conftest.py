@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,32 @@ def project_copy(dest: Path, overrides: dict | None = None) -> Path:
     run("git", "add", "-A")
     run("git", "commit", "-qm", "project copy")
     return dest
+
+
+# A pipeline small enough for CI: ~60 rows per split, 2 epochs per model (~40 s for all stages).
+MODEL_NAMES = ("cnn", "resnet", "vgg", "landmark_mlp", "landmark_cnn", "distance_cnn", "voxel_cnn", "mesh_gnn")
+
+
+def epochs_everywhere(n: int) -> dict:
+    """Overrides that make every model train `n` epochs (models set their own in params.yaml)."""
+    return {"epochs": n, **{f"models.{m}.epochs": n for m in MODEL_NAMES}}
+
+
+SMALL_PIPELINE = {"data.limit": 60, **epochs_everywhere(2), "batch_size": 16, "device": "cpu",
+                  "landmarks.workers": 2, "meshes.samples": 2, "evaluate.gradcam_samples": 2}
+
+
+def run_dvc(repo: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`dvc ARGS` in `repo` with this venv's tools first on PATH; tracking off unless env says."""
+    full_env = {**os.environ, "FER3D_TRACKING": "off", "FER3D_PROGRESS": "0",
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    full_env.pop("FER3D_ROOT", None)
+    result = subprocess.run(["dvc", *args], cwd=repo, env=full_env, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def ran_stages(output: str) -> set[str]:
+    """Names of the stages a `dvc repro` output says it ran."""
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}

@@ -2,34 +2,18 @@
 `dvc repro` does nothing, a voxelize change re-runs only what depends on voxels, `dvc exp run -S`
 and `dvc metrics diff` work, and retraining with the same seed gives the same weights."""
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import project_copy, requires_data
+from tests.conftest import MODEL_NAMES, SMALL_PIPELINE, project_copy, ran_stages, requires_data, run_dvc
 
 pytestmark = [requires_data, pytest.mark.slow]
-MODELS = ["cnn", "resnet", "vgg", "landmark_mlp", "landmark_cnn", "distance_cnn", "voxel_cnn", "mesh_gnn"]
-SMALL = {"data.limit": 60, "epochs": 2, "batch_size": 16, "device": "cpu", "landmarks.workers": 2,
-         "meshes.samples": 2, "evaluate.gradcam_samples": 2}
-
-
-def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FER3D_TRACKING": "off", "FER3D_PROGRESS": "0",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("FER3D_ROOT", None)
-    result = subprocess.run(["dvc", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
-
-
-def ran_stages(output: str) -> set[str]:
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+MODELS = list(MODEL_NAMES)
+SMALL = SMALL_PIPELINE
+dvc = run_dvc
 
 
 def lock_md5(repo: Path, stage: str, path: str) -> str:
@@ -63,7 +47,7 @@ def test_repro_runs_every_stage_and_writes_outputs(pipeline):
     for m in MODELS:
         assert (repo / "models" / f"{m}.pt").exists()
         curve = (repo / "metrics" / "train" / f"{m}_curve.csv").read_text().splitlines()
-        assert curve[0].startswith("epoch,") and len(curve) == 1 + SMALL["epochs"]
+        assert curve[0].startswith("epoch,") and len(curve) == 1 + SMALL[f"models.{m}.epochs"]
     landmarks = json.loads((repo / "metrics" / "landmarks.json").read_text())
     assert landmarks["detection_rate"] > 0.9
     # data and models are DVC's, never git's
@@ -100,7 +84,7 @@ def test_same_seed_retrains_bit_identical(pipeline):
 
 def test_exp_run_and_metrics_diff(pipeline):
     repo, _ = pipeline
-    dvc(repo, "exp", "run", "-S", "lr=0.0005", "-S", "epochs=1")
+    dvc(repo, "exp", "run", "-S", "lr=0.0005")
     diff = dvc(repo, "metrics", "diff", "--md").stdout
     assert "metrics/summary.json" in diff and "test_acc.cnn" in diff
     params_diff = dvc(repo, "params", "diff").stdout
