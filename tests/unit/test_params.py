@@ -28,6 +28,7 @@ def test_model_config_uses_globals_unless_the_model_overrides():
 def test_bad_training_params_are_named(key, value, message):
     p = real_params()
     p[key] = value
+    p["models"]["cnn"].pop(key, None)  # the model's own setting would win over the global one
     with pytest.raises(ParamError, match=message.replace(".", r"\.")):
         params.model_config(p, "cnn")
 
