@@ -34,8 +34,17 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 def save_npz(target: str | os.PathLike, compressed: bool = False, **arrays: np.ndarray) -> Path:
-    with atomic_path(target, suffix=".npz") as tmp:
-        (np.savez_compressed if compressed else np.savez)(tmp, **arrays)
+    """Like np.savez, but byte-for-byte reproducible: np.savez stamps each member with the current
+    time, so identical arrays would get a new DVC hash (and re-run everything downstream)."""
+    import zipfile
+
+    method = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    with atomic_path(target, suffix=".npz") as tmp, zipfile.ZipFile(tmp, "w", compression=method) as z:
+        for name, value in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = method
+            with z.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
     return Path(target)
 
 
