@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 
 import mlflow
 import pytest
@@ -16,7 +17,8 @@ from tests.conftest import SMALL_PIPELINE, epochs_everywhere, project_copy, ran_
 
 pytestmark = [requires_data, pytest.mark.slow]
 BUCKET = "fer3d-pipeline"
-KEY_ID, SECRET = "FER3DKEYID0001", "fer3d-secret-0002"  # moto accepts any keys
+# made at run time (moto accepts any keys): a literal would be found in this very file's copy
+KEY_ID, SECRET = f"FER3D{uuid.uuid4().hex[:12].upper()}", uuid.uuid4().hex
 
 
 def git(repo, *args):
