@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from . import EMOTIONS
-from .io import atomic_path
+from .plots import _pyplot
+from .plots import _save as save_figure
 
 
 def last_conv(model: torch.nn.Module) -> torch.nn.Conv2d:
@@ -115,20 +116,8 @@ def overlay(image: np.ndarray, cam: np.ndarray) -> np.ndarray:
     return np.clip((1 - alpha) * gray + alpha * heat, 0, 1)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig, path: str | Path) -> Path:
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
-    _pyplot().close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=110)
 
 
 def _title(model_name: str, cam: Cam, note: str = "") -> str:

@@ -19,9 +19,9 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str | Path) -> Path:
+def _save(fig, path: str | Path, dpi: int = 100) -> Path:
     with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png", bbox_inches="tight")
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
     _pyplot().close(fig)
     return Path(path)
 
