@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -88,22 +89,50 @@ def fill_misses(proba: np.ndarray, usable: np.ndarray, fallback: np.ndarray) -> 
     return out
 
 
-def fuse(p2d: np.ndarray, p3d: np.ndarray, weight: float) -> np.ndarray:
-    """Log-linear late fusion: softmax(w·log p2d + (1-w)·log p3d)."""
-    logits = weight * np.log(np.clip(p2d, 1e-7, 1)) + (1 - weight) * np.log(np.clip(p3d, 1e-7, 1))
+def fuse(probas: Sequence[np.ndarray], weights: Sequence[float], takes_part: Sequence[np.ndarray] | None = None
+         ) -> np.ndarray:
+    """Log-linear late fusion: softmax(sum_i w_i log p_i) over rows (N, C).
+
+    takes_part[i] (N,) bool: the rows where model i votes (a 3D model only where MediaPipe found
+    a face); elsewhere its term is left out rather than replaced by a fallback guess."""
+    logits = np.zeros_like(np.asarray(probas[0], np.float64))
+    for i, (p, w) in enumerate(zip(probas, weights)):
+        term = w * np.log(np.clip(np.asarray(p, np.float64), 1e-7, 1))
+        if takes_part is not None:
+            term = term * np.asarray(takes_part[i], bool)[:, None]
+        logits += term
     logits -= logits.max(1, keepdims=True)
     e = np.exp(logits)
-    return e / e.sum(1, keepdims=True)
+    return (e / e.sum(1, keepdims=True)).astype(np.float32)
 
 
-def choose_fusion_weight(p2d: np.ndarray, p3d: np.ndarray, y: np.ndarray, grid: int = 21) -> tuple[float, float]:
-    """The 2D weight in [0,1] with the best accuracy on the given (validation) rows; ties go to
-    the weight nearest 0.5. Returns (weight, validation accuracy)."""
-    weights = np.linspace(0, 1, grid)
-    accs = np.array([(fuse(p2d, p3d, w).argmax(1) == y).mean() for w in weights])
-    best = np.flatnonzero(accs == accs.max())
-    w = float(weights[best[np.argmin(np.abs(weights[best] - 0.5))]])
-    return w, float(accs.max())
+def fit_fusion_weights(probas: Sequence[np.ndarray], y: np.ndarray,
+                       takes_part: Sequence[np.ndarray] | None = None, steps: int = 300) -> np.ndarray:
+    """Non-negative weights of `fuse` minimising cross-entropy on the given (validation) rows.
+
+    A weight per model rather than a grid over pairs: with 8 models a grid is too big, and the
+    log-loss also calibrates the fused probabilities (weights need not sum to 1). Deterministic:
+    full-batch L-BFGS from equal weights on CPU."""
+    import torch
+
+    logp = torch.stack([torch.from_numpy(np.log(np.clip(np.asarray(p, np.float64), 1e-7, 1))) for p in probas])
+    if takes_part is not None:
+        logp = logp * torch.from_numpy(np.stack([np.asarray(t, bool) for t in takes_part]))[:, :, None]
+    target = torch.from_numpy(np.asarray(y, np.int64))
+    # weights = softplus(theta) >= 0; theta0 gives each model weight 1/M
+    theta = torch.full((len(probas),), float(np.log(np.expm1(1 / len(probas)))), dtype=torch.float64,
+                       requires_grad=True)
+    opt = torch.optim.LBFGS([theta], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        logits = (torch.nn.functional.softplus(theta)[:, None, None] * logp).sum(0)
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return torch.nn.functional.softplus(theta).detach().numpy()
 
 
 def score_model(proba: np.ndarray, label: np.ndarray, sets: Subsets) -> dict:

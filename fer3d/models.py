@@ -293,18 +293,42 @@ def _num_points(name: str, num_points: Any) -> int:
     return _positive_int(name, "num_points", num_points)
 
 
+class LandmarkMLP(nn.Module):
+    """MLP on the flattened points, optionally with the mesh's edge lengths beside them.
+
+    standardise: the inputs pass a BatchNorm without affine first, so every coordinate and length
+    is standardised over the training set (edge lengths are ~20x smaller than coordinates)."""
+
+    def __init__(self, num_classes: int, num_points: int, hidden: int, dropout: float,
+                 edges: torch.Tensor | None, standardise: bool):
+        super().__init__()
+        self.register_buffer("edges", None if edges is None else torch.as_tensor(edges).long(), persistent=False)
+        width = 3 * num_points + (0 if edges is None else len(edges))
+        self.norm = nn.BatchNorm1d(width, affine=False) if standardise else nn.Identity()
+        self.mlp = nn.Sequential(
+            nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden // 2), nn.BatchNorm1d(hidden // 2), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(hidden // 2, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = [x.flatten(1)]
+        if self.edges is not None:
+            feats.append((x[:, self.edges[:, 0]] - x[:, self.edges[:, 1]]).norm(dim=-1))
+        return self.mlp(self.norm(torch.cat(feats, 1)))
+
+
 @register("landmark_mlp", "3d", "landmarks")
-def _landmark_mlp(num_classes: int, *, hidden: int = 512, dropout: float = 0.3,
-                  num_points: int = NUM_POINTS) -> nn.Module:
-    """MLP on the flattened points: 3N -> hidden -> hidden/2 -> classes."""
+def _landmark_mlp(num_classes: int, *, hidden: int = 512, dropout: float = 0.3, edge_lengths: bool = False,
+                  standardise: bool = False, num_points: int = NUM_POINTS, edges: torch.Tensor | None = None) -> nn.Module:
+    """MLP on the standardised points (3N) and, with edge_lengths, the E mesh edge lengths -> classes."""
     n, h = _num_points("landmark_mlp", num_points), _positive_int("landmark_mlp", "hidden", hidden)
-    p = _probability("landmark_mlp", "dropout", dropout)
-    model = nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(3 * n, h), nn.BatchNorm1d(h), nn.GELU(), nn.Dropout(p),
-        nn.Linear(h, h // 2), nn.BatchNorm1d(h // 2), nn.GELU(), nn.Dropout(p),
-        nn.Linear(h // 2, num_classes))
-    return model
+    for key, value in (("edge_lengths", edge_lengths), ("standardise", standardise)):
+        if not isinstance(value, bool):
+            raise ValueError(f"model 'landmark_mlp': {key} must be true or false, got {value!r}")
+    if edge_lengths and edges is None:
+        raise ValueError("model 'landmark_mlp': edge_lengths needs the mesh `edges` (an (E, 2) LongTensor)")
+    return LandmarkMLP(num_classes, n, h, _probability("landmark_mlp", "dropout", dropout),
+                       edges if edge_lengths else None, standardise)
 
 
 def _conv1d_bn(cin: int, cout: int, k: int, stride: int = 1) -> list[nn.Module]:

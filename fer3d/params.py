@@ -98,6 +98,12 @@ def check_training_config(cfg: dict[str, Any]) -> None:
     for key in ("label_smoothing", "warmup"):
         if not 0 <= cfg[key] < 1:
             raise ParamError(f"params.yaml: {key} for {where} must be in [0, 1), found {cfg[key]!r}")
+    optimizer = cfg.get("optimizer", "adamw")
+    if optimizer not in ("adamw", "sgd"):
+        raise ParamError(f"params.yaml: optimizer for {where} must be adamw or sgd, found {optimizer!r}")
+    momentum = cfg.get("momentum", 0.9)
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+        raise ParamError(f"params.yaml: momentum for {where} must be in [0, 1), found {momentum!r}")
     if cfg.get("family") not in ("2d", "3d"):
         raise ParamError(f"params.yaml: {where}.family must be '2d' or '3d', found {cfg.get('family')!r}")
     device = str(cfg["device"])

@@ -309,24 +309,26 @@ def _mirror(kind: str, stats: dict, context: dict):
 
 @dataclass
 class Fusion:
-    model_2d: str
-    model_3d: str
-    weight_2d: float
+    """The evaluate stage's main late fusion: softmax(sum of weight * log p) over `models`."""
+    models: list[str]
+    weights: list[float]
 
 
-def read_fusion(summary_path: Path) -> Fusion | None:
-    """The evaluate stage's fusion (which 2D+3D pair, which weight), None if it chose none."""
+def read_fusion(summary_path: Path, row: str = "fusion") -> Fusion | None:
+    """The evaluate stage's fusion `row` (its models and weights), None if it recorded none."""
     if not summary_path.exists():
         return None
-    summary = json.loads(summary_path.read_text())
-    fusion = summary.get("fusion")
+    fusion = (json.loads(summary_path.read_text()).get("fusions") or {}).get(row)
     if not fusion:
         return None
     try:
-        (m2d, m3d), w = fusion["models"], float(fusion["weight_2d"])
+        models, weights = [str(m) for m in fusion["models"]], [float(w) for w in fusion["weights"]]
+        if len(models) != len(weights) or not models:
+            raise ValueError("models and weights differ in length")
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{summary_path}: fusion must hold models [2d, 3d] and weight_2d, found {fusion!r}") from e
-    return Fusion(m2d, m3d, w)
+        raise ValueError(f"{summary_path}: fusions.{row} must hold models [...] and as many weights, "
+                         f"found {fusion!r}") from e
+    return Fusion(models, weights)
 
 
 def mesh_settings(project: Path) -> tuple[list[Attempt], float]:
@@ -389,16 +391,17 @@ class Predictor:
             else:
                 probas[name] = np.full((len(crops), len(EMOTIONS)), np.nan, np.float32)
         if self.fusion:
-            probas["fusion"] = self._fuse(probas[self.fusion.model_2d], probas[self.fusion.model_3d], has_mesh)
+            probas["fusion"] = self._fuse(probas, has_mesh)
         return [self._face_result(probas, i, bool(has_mesh[i])) for i in range(len(crops))]
 
-    def _fuse(self, p2d: np.ndarray, p3d: np.ndarray, has_mesh: np.ndarray) -> np.ndarray:
+    def _fuse(self, probas: dict[str, np.ndarray], has_mesh: np.ndarray) -> np.ndarray:
+        """As the evaluate stage fuses: a 3D model votes only on faces with a mesh."""
         from .evaluate import fuse
 
-        out = p2d.copy()  # no face mesh: the 2D model alone, as the evaluate stage does
-        if has_mesh.any():
-            out[has_mesh] = fuse(p2d[has_mesh], p3d[has_mesh], self.fusion.weight_2d)
-        return out
+        members = self.fusion.models
+        takes_part = [has_mesh if self.models[m].family == "3d" else np.ones_like(has_mesh) for m in members]
+        # NaN rows (no mesh) are masked out of the sum; replace them so 0 * log(NaN) is not NaN
+        return fuse([np.nan_to_num(probas[m], nan=1.0) for m in members], self.fusion.weights, takes_part)
 
     def _face_result(self, probas: dict[str, np.ndarray], i: int, has_mesh: bool) -> dict:
         predictions, reasons = {}, {}
@@ -412,7 +415,8 @@ class Predictor:
             predictions[name] = {"emotion": EMOTIONS[k], "probability": round(float(row[k]), 5),
                                  "probabilities": {e: round(float(v), 6) for e, v in zip(EMOTIONS, row)}}
         if self.fusion and not has_mesh:
-            reasons["fusion"] = f"{NO_MESH}; the fusion is {self.fusion.model_2d} alone"
+            alone = [m for m in self.fusion.models if self.models[m].family != "3d"]
+            reasons["fusion"] = f"{NO_MESH}; the fusion is {' + '.join(alone)} alone"
         out = {"mesh_found": has_mesh if self.needs_mesh else None, "predictions": predictions}
         if reasons:
             out["reasons"] = reasons
@@ -446,10 +450,9 @@ def load_predictor(models_dir: str | Path = "models", names: Sequence[str] | Non
             raise FileNotFoundError(f"{summary_path}: no fusion recorded (the evaluate stage writes it); "
                                     "run `dvc pull` or `dvc repro` first, or leave `fusion` out of --models")
         wanted.remove("fusion")
-    elif names is None and fusion is not None and not all((models_dir / f"{m}.pt").exists()
-                                                          for m in (fusion.model_2d, fusion.model_3d)):
+    elif names is None and fusion is not None and not all((models_dir / f"{m}.pt").exists() for m in fusion.models):
         fusion = None
-    loading = wanted + [m for m in ((fusion.model_2d, fusion.model_3d) if fusion else ()) if m not in wanted]
+    loading = wanted + [m for m in (fusion.models if fusion else ()) if m not in wanted]
     models = {name: load_for_prediction(models_dir / f"{name}.pt", tta) for name in loading}
     attempts, confidence = mesh_settings(project)
     predictor = Predictor(models, fusion, attempts, confidence)

@@ -158,10 +158,11 @@ def per_class_recall_png(path: Path, evals: dict[str, dict]) -> Path:
 def _comparison(doc: Doc, metrics: Path, summary: dict | None) -> None:
     doc.h("Model comparison")
     if summary:
-        fusion = summary.get("fusion")
+        fusions = summary.get("fusions") or {}
+        described = "; ".join(f"`{row}` = " + " + ".join(f"{w:g}·log p(`{m}`)" for m, w in zip(f["models"], f["weights"]))
+                              for row, f in fusions.items())
         doc.p(f"Protocol: {summary.get('protocol', '?')}. Best 2D: `{summary.get('best_2d')}`, best 3D: "
-              f"`{summary.get('best_3d')}`" + (f"; fusion of `{fusion['models'][0]}` and `{fusion['models'][1]}` "
-                                                 f"with 2D weight {fusion['weight_2d']}." if fusion else "."))
+              f"`{summary.get('best_3d')}`." + (f" Late fusions (weights fitted on PublicTest): {described}." if fusions else ""))
     path = metrics / "comparison.md"
     if not path.exists():
         doc.p(f"(no comparison table: {path} is missing)")

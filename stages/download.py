@@ -22,10 +22,21 @@ def main() -> None:
     fer = data.stratified_subset(fer, limit, seed=params.get(p, "seed", int))
     save_npz(root / "data" / "fer2013.npz", **fer.arrays())
     save_json(root / "metrics" / "data.json", {
-        "source": str(path), "rows": len(fer), "limit": limit, "verified_rows": sum(map(sum, full_counts.values())),
+        "source": shown_path(path, root), "rows": len(fer), "limit": limit, "verified_rows": sum(map(sum, full_counts.values())),
         "counts": fer.counts(), "seconds": round(time.perf_counter() - start, 2),
     })
     print(f"download: {len(fer):,} rows ({'all' if not limit else f'~{limit} per split'}) → data/fer2013.npz")
+
+
+def shown_path(path, root) -> str:
+    """The source as recorded in git: relative to the project where it can be, so the metrics
+    file does not carry this machine's absolute paths (../shared/data/…, data/raw/…)."""
+    import os
+
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:  # another drive on Windows
+        return str(path)
 
 
 if __name__ == "__main__":

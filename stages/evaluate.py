@@ -59,15 +59,16 @@ def main() -> None:
     results = {name: {"family": info[name]["family"], "input": info[name]["input"], "val_acc": round(val_acc(pr), 5),
                       "images_per_second": info[name]["images_per_second"],
                       "scores": evaluate.score_model(pr, label, sets)} for name, pr in probas.items()}
-    best_3d = max((n for n in probas if info[n]["family"] == "3d"), key=lambda n: val_acc(probas[n]), default=None)
-    if best_2d and best_3d:
-        weight, fused_val = evaluate.choose_fusion_weight(probas[best_2d][val], probas[best_3d][val], label[val])
-        fused = evaluate.fuse(probas[best_2d], probas[best_3d], weight)
-        no_face = ~found
-        fused[no_face] = probas[best_2d][no_face]  # no face, no geometry: the 2D model alone
-        probas["fusion"] = fused
-        results["fusion"] = {"family": "fusion", "input": f"{best_2d} + {best_3d}", "val_acc": round(fused_val, 5),
-                             "weight_2d": weight, "scores": evaluate.score_model(fused, label, sets)}
+    for row, members in fusion_members(params.get(p, "evaluate.fusion", dict), info).items():
+        # a 3D model votes only where MediaPipe found a face; elsewhere the others decide alone
+        takes_part = [found if info[m]["family"] == "3d" else np.ones_like(found) for m in members]
+        weights = evaluate.fit_fusion_weights([probas[m][val] for m in members], label[val],
+                                              [t[val] for t in takes_part])
+        fused = evaluate.fuse([probas[m] for m in members], weights, takes_part)
+        probas[row] = fused
+        results[row] = {"family": "fusion", "input": " + ".join(members), "val_acc": round(val_acc(fused), 5),
+                        "models": members, "weights": [round(float(w), 4) for w in weights],
+                        "scores": evaluate.score_model(fused, label, sets)}
 
     for name, r in results.items():
         save_json(root / "metrics" / "eval" / f"{name}.json", r)
@@ -84,8 +85,8 @@ def main() -> None:
                "test_acc": {n: r["scores"]["test"]["accuracy"] for n, r in results.items()},
                "found_only_acc": {n: r["scores"]["found_only"]["accuracy"] for n, r in results.items()},
                "seconds": round(time.perf_counter() - start, 1)}
-    if "fusion" in results:
-        summary["fusion"] = {"models": [best_2d, best_3d], "weight_2d": results["fusion"]["weight_2d"]}
+    summary["fusions"] = {n: {"models": r["models"], "weights": r["weights"]}
+                          for n, r in results.items() if r["family"] == "fusion"}
     save_json(root / "metrics" / "summary.json", summary)
     save_text(root / "metrics" / "comparison.md", evaluate.comparison_markdown(results, sets.sizes(), fallback))
     plots.confusion_grid(root / "reports" / "confusion.png", {n: r["scores"]["test"]["confusion"] for n, r in results.items()})
@@ -96,6 +97,24 @@ def main() -> None:
     gradcam.gradcam_samples(root, [n for n in results if results[n]["family"] == "2d"], n_gradcam)
     md, page = report.write_report(root)
     print(f"evaluate: report in {md} and {page}")
+
+
+def fusion_members(spec: dict, info: dict) -> dict[str, list[str]]:
+    """params evaluate.fusion (row name -> all | 2d | 3d | [model, ...]) -> row -> member models."""
+    out = {}
+    for row, members in spec.items():
+        if members in ("all", "2d", "3d"):
+            chosen = [n for n in info if members == "all" or info[n]["family"] == members]
+        elif isinstance(members, list) and members and all(m in info for m in members):
+            chosen = list(members)
+        else:
+            raise params.ParamError(f"params.yaml: evaluate.fusion.{row} must be all, 2d, 3d or a list of "
+                                    f"configured models ({', '.join(info)}), found {members!r}")
+        if row in info:
+            raise params.ParamError(f"params.yaml: evaluate.fusion.{row}: the name is a model's; pick another")
+        if len(chosen) >= 2:  # one model is no fusion (e.g. a params set with a single 2D model)
+            out[row] = chosen
+    return out
 
 
 if __name__ == "__main__":

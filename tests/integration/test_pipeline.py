@@ -36,14 +36,17 @@ def test_repro_runs_every_stage_and_writes_outputs(pipeline):
         {f"train_2d@{m}" for m in MODELS[:3]} | {f"train_3d@{m}" for m in MODELS[3:]}
     assert ran_stages(output) == expected
     summary = json.loads((repo / "metrics" / "summary.json").read_text())
-    assert set(summary["test_acc"]) == set(MODELS) | {"fusion"}
+    fusions = {"fusion", "fusion_2d", "fusion_3d"}
+    assert set(summary["test_acc"]) == set(MODELS) | fusions
+    assert summary["fusions"]["fusion"]["models"] == list(MODELS)
+    assert all(w >= 0 for f in summary["fusions"].values() for w in f["weights"])
     assert all(0 <= a <= 1 for a in summary["test_acc"].values())
     # every model is scored on all PrivateTest rows of the subset
     for m in MODELS:
         scores = json.loads((repo / "metrics" / "eval" / f"{m}.json").read_text())["scores"]
         assert scores["test"]["images"] == summary["subset_sizes"]["test"]
         assert sum(map(sum, scores["test"]["confusion"])) == scores["test"]["images"]
-    assert (repo / "metrics" / "comparison.md").read_text().count("\n| ") == len(MODELS) + 1
+    assert (repo / "metrics" / "comparison.md").read_text().count("\n| ") == len(MODELS) + len(fusions)
     for m in MODELS:
         assert (repo / "models" / f"{m}.pt").exists()
         curve = (repo / "metrics" / "train" / f"{m}_curve.csv").read_text().splitlines()

@@ -176,13 +176,12 @@ def test_fusion_follows_the_summary(tiny_repo, crop_run):
     from fer3d.evaluate import fuse
 
     _, data = crop_run
-    summary = json.loads((tiny_repo / "metrics" / "summary.json").read_text())["fusion"]
-    assert data["fusion"] == {"model_2d": summary["models"][0], "model_3d": summary["models"][1],
-                              "weight_2d": summary["weight_2d"]}
+    fusion = json.loads((tiny_repo / "metrics" / "summary.json").read_text())["fusions"]["fusion"]
+    assert data["fusion"] == {"models": fusion["models"], "weights": fusion["weights"]}
+    assert {"cnn", "landmark_mlp"} <= set(fusion["models"])  # `all`: 2D and 3D models together
     face = next(f["faces"][0] for f in data["files"] if f["faces"][0]["mesh_found"])
     vec = lambda name: np.array([list(face["predictions"][name]["probabilities"].values())])  # noqa: E731
-    np.testing.assert_allclose(vec("fusion"), fuse(vec(summary["models"][0]), vec(summary["models"][1]),
-                                                   summary["weight_2d"]), atol=1e-5)
+    np.testing.assert_allclose(vec("fusion"), fuse([vec(m) for m in fusion["models"]], fusion["weights"]), atol=1e-5)
 
 
 # ------------------------------------------------------------------ Grad-CAM

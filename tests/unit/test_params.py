@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import yaml
 
@@ -30,6 +32,18 @@ def test_bad_training_params_are_named(key, value, message):
     p[key] = value
     p["models"]["cnn"].pop(key, None)  # the model's own setting would win over the global one
     with pytest.raises(ParamError, match=message.replace(".", r"\.")):
+        params.model_config(p, "cnn")
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("optimizer", "adam", "optimizer for models.cnn must be adamw or sgd, found 'adam'"),
+    ("momentum", 1.5, "momentum for models.cnn must be in [0, 1), found 1.5"),
+])
+def test_bad_optimizer_settings_are_named(key, value, message):
+    p = real_params()
+    p["train"][key] = value
+    p["models"]["cnn"].pop(key, None)
+    with pytest.raises(ParamError, match=re.escape(message)):
         params.model_config(p, "cnn")
 
 

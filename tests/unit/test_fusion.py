@@ -1,0 +1,59 @@
+"""Late fusion: the log-linear rule and its weights fitted on validation rows."""
+import numpy as np
+import pytest
+import torch
+
+from fer3d.evaluate import fit_fusion_weights, fuse
+from fer3d.train import make_optimizer
+
+
+def softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def noisy_model(y, strength, seed, classes=7):
+    """Probabilities that favour the true class by `strength` logits under Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(len(y), classes))
+    logits[np.arange(len(y)), y] += strength
+    return softmax(logits).astype(np.float32)
+
+
+def test_fuse_is_the_weighted_log_linear_rule():
+    y = np.arange(50) % 7
+    p, q = noisy_model(y, 1.0, 0), noisy_model(y, 2.0, 1)
+    np.testing.assert_allclose(fuse([p], [1.0]), p, atol=1e-6)
+    np.testing.assert_allclose(fuse([p, q], [1.0, 0.0]), p, atol=1e-6)
+    expected = softmax(0.3 * np.log(p) + 0.7 * np.log(q))
+    np.testing.assert_allclose(fuse([p, q], [0.3, 0.7]), expected, atol=1e-6)
+    np.testing.assert_allclose(fuse([p, q], [1, 1]).sum(1), 1, atol=1e-6)
+
+
+def test_a_model_left_out_of_a_row_does_not_vote_there():
+    y = np.arange(20) % 7
+    p2d, p3d = noisy_model(y, 1.0, 0), noisy_model(y, 1.0, 1)
+    found = np.arange(20) % 2 == 0
+    fused = fuse([p2d, p3d], [1.0, 1.0], [np.ones(20, bool), found])
+    np.testing.assert_allclose(fused[~found], p2d[~found], atol=1e-6)
+    np.testing.assert_allclose(fused[found], softmax(np.log(p2d[found]) + np.log(p3d[found])), atol=1e-6)
+
+
+def test_fitted_weights_favour_the_informative_model_and_beat_each_alone():
+    y = np.random.default_rng(3).integers(0, 7, 3000)
+    strong, weak, useless = noisy_model(y, 2.0, 10), noisy_model(y, 1.0, 11), noisy_model(y, 0.0, 12)
+    w = fit_fusion_weights([strong, weak, useless], y)
+    assert (w >= 0).all() and w[0] > w[1] > w[2]
+    assert w[2] < 0.1 * w[0]
+    np.testing.assert_array_equal(w, fit_fusion_weights([strong, weak, useless], y))  # deterministic
+    fused_acc = (fuse([strong, weak, useless], w).argmax(1) == y).mean()
+    assert fused_acc > (strong.argmax(1) == y).mean()
+
+
+def test_optimizers_by_name():
+    model = torch.nn.Linear(3, 2)
+    sgd = make_optimizer(model, {"name": "m", "optimizer": "sgd", "lr": 0.1, "weight_decay": 5e-4, "momentum": 0.8})
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.8
+    assert isinstance(make_optimizer(model, {"name": "m", "lr": 0.1, "weight_decay": 0.0}), torch.optim.AdamW)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        make_optimizer(model, {"name": "m", "optimizer": "rmsprop", "lr": 0.1, "weight_decay": 0.0})
