@@ -18,7 +18,7 @@ def main() -> None:
               f"{t['seconds_per_epoch']} | {t['train_samples_per_second']} | {ev.get('images_per_second')} |")
     stages = sum(json.loads((ROOT / "metrics" / f"{s}.json").read_text())["seconds"] for s in ("data", "landmarks", "meshes", "voxels"))
     summary = json.loads((ROOT / "metrics" / "summary.json").read_text())
-    for row, fusion in summary.get("fusions", {}).items():
+    for row, fusion in summary["fusions"].items():
         print(f"\n`{row}` weights (fitted on PublicTest): " +
               ", ".join(f"{m} {w:g}" for m, w in zip(fusion["models"], fusion["weights"])))
     print(f"\ntraining {total:.1f} min + data stages {stages / 60:.1f} min + evaluate {summary['seconds'] / 60:.1f} min "
