@@ -1,6 +1,7 @@
 """Figures for the data stages on the full data (run after `dvc repro`): stage times, landmark
 throughput and detection, voxelize vs the reference's per-point loop, and output sizes.
 Usage: python bench/data_stages.py [--faces 2000]"""
+
 import argparse
 import json
 import time
@@ -12,8 +13,15 @@ from fer3d import geometry, voxels
 from fer3d.io import load_npz
 
 ROOT = Path(__file__).resolve().parent.parent
-OUTPUTS = ["data/fer2013.npz", "data/landmarks.npz", "data/voxels.npz", "data/mesh_topology.npz",
-           "data/mesh_features.npz", "reports/meshes/samples.html", "reports/meshes/samples.png"]
+OUTPUTS = [
+    "data/fer2013.npz",
+    "data/landmarks.npz",
+    "data/voxels.npz",
+    "data/mesh_topology.npz",
+    "data/mesh_features.npz",
+    "reports/meshes/samples.html",
+    "reports/meshes/samples.png",
+]
 
 
 def reference_voxelize(points: np.ndarray, grid: int) -> np.ndarray:
@@ -59,8 +67,12 @@ def main() -> None:
     print(f"| landmarks images/s ({lmj['workers']} workers) | {lmj['images_per_second']} |")
     print(f"| faces found | {lmj['all']['found']:,}/{lmj['all']['images']:,} = {100 * lmj['detection_rate']:.2f}% |")
     print(f"| reference per-point loop, per face | {loop_per_face * 1e3:.3f} ms |")
-    print(f"| vectorised voxelize incl. Procrustes, per face | {ours_per_face * 1e3:.4f} ms ({loop_per_face / ours_per_face:.0f}x faster) |")
-    print(f"| vectorised voxelize, centre+scale only, per face | {ours_noalign * 1e3:.4f} ms ({loop_per_face / ours_noalign:.0f}x faster) |")
+    print(
+        f"| vectorised voxelize incl. Procrustes, per face | {ours_per_face * 1e3:.4f} ms ({loop_per_face / ours_per_face:.0f}x faster) |"
+    )
+    print(
+        f"| vectorised voxelize, centre+scale only, per face | {ours_noalign * 1e3:.4f} ms ({loop_per_face / ours_noalign:.0f}x faster) |"
+    )
     print(f"| voxel storage per face: reference dense float64 vs indices | {24**3 * 8:,} B vs {idx[0].nbytes} B |")
     total = 0
     for rel in OUTPUTS:

@@ -6,6 +6,7 @@
 Training throughput = forward + backward + AdamW step on random data of the model's input
 shape (channels_last for 2D nets); inference = forward under torch.inference_mode in eval mode. Each is batch / median step time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fer3d.models import MODELS, build_model, count_parameters  # noqa: E402
+from fer3d.models import MODELS, build_model, count_parameters
 
 NUM_POINTS = 478
 
@@ -27,9 +28,10 @@ def mesh_edges() -> torch.Tensor:
     """MediaPipe's face-mesh edges when mediapipe is installed, else a ring plus chords of similar size."""
     try:
         from mediapipe.python.solutions import face_mesh_connections as fmc
+
         pairs = {tuple(sorted(e)) for e in fmc.FACEMESH_TESSELATION | fmc.FACEMESH_IRISES}
         return torch.tensor(sorted(pairs), dtype=torch.long)
-    except Exception:  # noqa: BLE001 - any import problem just means: use the synthetic graph
+    except Exception:
         i = torch.arange(NUM_POINTS)
         ring = torch.stack([i, (i + 1) % NUM_POINTS], 1)
         chords = torch.stack([i, (i * 7 + 13) % NUM_POINTS], 1)
@@ -46,7 +48,7 @@ def sample_input(kind: str, batch: int, grid: int, num_edges: int) -> torch.Tens
     if kind == "distances":
         return torch.randn(batch, num_edges, generator=g)
     # occupancy about as sparse as 478 points in a grid
-    return (torch.rand(batch, 1, grid, grid, grid, generator=g) < 478 / grid ** 3).float()
+    return (torch.rand(batch, 1, grid, grid, grid, generator=g) < 478 / grid**3).float()
 
 
 def median_seconds(fn, steps: int, warmup: int) -> float:
@@ -93,8 +95,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--grid", type=int, default=24)
-    ap.add_argument("--set", action="append", default=[], metavar="MODEL.OPTION=VALUE",
-                    help="override a model option, e.g. cnn.width=24 (repeatable)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="MODEL.OPTION=VALUE",
+        help="override a model option, e.g. cnn.width=24 (repeatable)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -119,8 +126,10 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         r = measure(name, args.batch, args.steps, args.warmup, args.grid, overrides.get(name, {}))
         spec = MODELS[name]
-        print(f"| {name} | {spec.family} | {spec.input} | {r['params']:,} | {r['train']:,.0f} | {r['infer']:,.0f} |",
-              flush=True)
+        print(
+            f"| {name} | {spec.family} | {spec.input} | {r['params']:,} | {r['train']:,.0f} | {r['infer']:,.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

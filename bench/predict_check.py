@@ -10,6 +10,7 @@ Printed: how the boxes sit on the original crops (upright photos), face detectio
 absolute pixel difference of the re-cut crop from the original, and each model's accuracy on the original crops (= the evaluate stage's
 number on these images) vs on the re-cut crops.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fer3d import predict  # noqa: E402
-from fer3d.io import load_npz  # noqa: E402
+from fer3d import predict
+from fer3d.io import load_npz
 
 UPSCALE, CANVAS = 4, 2
 
@@ -35,8 +36,13 @@ def make_photo(crop: np.ndarray, angle: float) -> np.ndarray:
     img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     if angle:
         centre = (img.shape[1] / 2, img.shape[0] / 2)
-        img = cv2.warpAffine(img, cv2.getRotationMatrix2D(centre, angle, 1.0), img.shape[::-1],
-                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        img = cv2.warpAffine(
+            img,
+            cv2.getRotationMatrix2D(centre, angle, 1.0),
+            img.shape[::-1],
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
     return img
 
 
@@ -61,8 +67,9 @@ def framing(faces: list[predict.Face | None]) -> str:
     return f"framing vs FER2013: offset x {np.median(dx):+.3f}, y {np.median(dy):+.3f}, size {np.median(size):.3f} (IQR {q1:.2f}-{q3:.2f})"
 
 
-def accuracy(predictor: predict.Predictor, crops: list[np.ndarray | None], originals: np.ndarray,
-             labels: np.ndarray) -> dict[str, tuple[float, float]]:
+def accuracy(
+    predictor: predict.Predictor, crops: list[np.ndarray | None], originals: np.ndarray, labels: np.ndarray
+) -> dict[str, tuple[float, float]]:
     """Per model: (accuracy on the original crops, on the re-cut crops), both over the images
     whose face was found."""
     found = [i for i, c in enumerate(crops) if c is not None]
@@ -105,8 +112,10 @@ def main() -> None:
                 print(framing(faces))
             diff = np.mean([np.abs(c.astype(int) - o).mean() for c, o in zip(crops, images) if c is not None])
             what = f"{'rotated ±' + str(args.degrees) + '°' if rotated else 'upright'} photo, align {'on ' if align else 'off'}"
-            print(f"{what}: faces {np.mean(found):.1%}, |crop - original| {diff:4.1f} gray levels, "
-                  + _fmt(accuracy(predictor, crops, images, labels)))
+            print(
+                f"{what}: faces {np.mean(found):.1%}, |crop - original| {diff:4.1f} gray levels, "
+                + _fmt(accuracy(predictor, crops, images, labels))
+            )
     print(f"({time.perf_counter() - start:.0f} s)")
 
 

@@ -10,6 +10,7 @@ MediaPipe models), framing + crop, FaceMesh landmarks (the attempts of params.ya
 the first that finds a face) and every model's forward pass (with flip averaging, as predict runs
 them). Prints a small table in seconds per face.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,9 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fer3d import predict  # noqa: E402
+from fer3d import predict
 
 
 def sample_photo() -> Path:
@@ -65,10 +65,12 @@ def main() -> None:
     detections = finder.find(image)
     crop = predict.crop_face(image, detections[0], align=True).crop
     points = predictor.landmarks(crop)
-    steps = {"read image": timed(lambda: predict.read_image(photo), args.repeat) / faces,
-             "face detection (2 models)": timed(lambda: finder.find(image), args.repeat) / faces,
-             "frame + align + crop 48x48": timed(lambda: predict.crop_face(image, detections[0], True), args.repeat),
-             "FaceMesh landmarks": timed(lambda: predictor.landmarks(crop), args.repeat)}
+    steps = {
+        "read image": timed(lambda: predict.read_image(photo), args.repeat) / faces,
+        "face detection (2 models)": timed(lambda: finder.find(image), args.repeat) / faces,
+        "frame + align + crop 48x48": timed(lambda: predict.crop_face(image, detections[0], True), args.repeat),
+        "FaceMesh landmarks": timed(lambda: predictor.landmarks(crop), args.repeat),
+    }
     for name, m in predictor.models.items():
         if m.kind == "image":
             steps[f"model {name}"] = timed(lambda m=m: m.proba(images=crop[None]), args.repeat)
@@ -77,8 +79,10 @@ def main() -> None:
     predictor.close()
     finder.close()
     width = max(map(len, steps))
-    print(f"{photo.name} ({image.shape[1]}x{image.shape[0]}, {faces} face(s)), torch threads {args.threads}, "
-          f"median of {args.repeat}:")
+    print(
+        f"{photo.name} ({image.shape[1]}x{image.shape[0]}, {faces} face(s)), torch threads {args.threads}, "
+        f"median of {args.repeat}:"
+    )
     for step, seconds in steps.items():
         print(f"  {step:<{width}}  {seconds * 1000:7.1f} ms")
     print(f"  {'sum of steps':<{width}}  {sum(steps.values()) * 1000:7.1f} ms")

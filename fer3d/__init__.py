@@ -1,12 +1,10 @@
-"""fer3d: facial emotion recognition on FER2013, 2D images vs 3D MediaPipe face meshes."""
+"""fer3d: facial emotion recognition on FER2013, 2D images vs 3D MediaPipe face meshes.
 
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-NUM_CLASSES = len(EMOTIONS)
-# FER2013's `Usage` column → the role each split plays in the protocol.
-SPLITS = ("train", "val", "test")
-USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+The subpackages follow the pipeline: data (download) → face3d (landmarks, meshes, voxels) →
+models + training (train_2d, train_3d) → inference (one Classifier per model file, the fusion)
+→ evaluation (evaluate) → reporting (report) → app (the `fer3d` command)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def show_progress() -> bool:

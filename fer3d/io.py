@@ -1,16 +1,17 @@
 """Atomic file output: every artifact is written to a temp file beside its target and renamed,
 so an interrupted stage never leaves a half-written file that DVC or a later stage could trust."""
+
 from __future__ import annotations
 
 import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

@@ -1,29 +1,63 @@
 """params.yaml: load it, check it before any work starts, and resolve each model's settings."""
+
 from __future__ import annotations
 
 import copy
+import difflib
 import os
+import re
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .config import repo_root
+
 # Global training knobs; a model's section under `models:` may override any of them.
 GLOBAL_TRAINING_KEYS = ("seed", "device", "lr", "epochs", "batch_size")
+TRAIN_KEYS = (
+    "weight_decay",
+    "label_smoothing",
+    "patience",
+    "warmup",
+    "workers",
+    "optimizer",
+    "momentum",
+    "tta_flip",
+    "mlflow_experiment",
+)
+# Every key params.yaml may hold, per section (models.<name> is checked against the model's own
+# options by model_config). A key not here is a typo until proven otherwise.
+KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "": (*GLOBAL_TRAINING_KEYS, "data", "landmarks", "voxelize", "meshes", "train", "models", "evaluate", "report"),
+    "data": ("source", "sha256", "shared_dir", "limit"),
+    "landmarks": ("workers", "min_detection_confidence", "attempts"),
+    "voxelize": ("grid", "align"),
+    "meshes": ("samples",),
+    "train": TRAIN_KEYS,
+    "evaluate": ("fusion",),
+    "report": ("gradcam_samples",),
+}
+# a model section's own keys besides training keys and model options
+MODEL_SECTION_KEYS = ("family", "input", "augment")
+TRACE_ENV = "FER3D_PARAMS_TRACE"  # a file to append every key a stage reads to (tests/unit/test_dvc_yaml.py)
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads `1e-3` (no dot) as a string; DVC and YAML 1.2 read it as a number, and so do we."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 class ParamError(ValueError):
     """A missing or invalid parameter; the message names the key, the expectation and the value."""
-
-
-def repo_root() -> Path:
-    """The project root: FER3D_ROOT if set, else the working directory when it holds dvc.yaml (DVC
-    runs stages there, and a copy of the project must use its own files), else this package's parent."""
-    if os.environ.get("FER3D_ROOT"):
-        return Path(os.environ["FER3D_ROOT"])
-    if (Path.cwd() / "dvc.yaml").exists():
-        return Path.cwd()
-    return Path(__file__).resolve().parent.parent
 
 
 def load(path: str | Path | None = None) -> dict[str, Any]:
@@ -31,22 +65,59 @@ def load(path: str | Path | None = None) -> dict[str, Any]:
     if not path.exists():
         raise ParamError(f"{path}: params file not found")
     try:
-        params = yaml.safe_load(path.read_text())
+        params = yaml.load(path.read_text(), Loader=_Loader)  # a SafeLoader subclass: no objects built
     except yaml.YAMLError as e:
         raise ParamError(f"{path}: not valid YAML ({e})") from e
     if not isinstance(params, dict):
         raise ParamError(f"{path}: expected a mapping of parameters, found {type(params).__name__}")
+    check_known_keys(params, str(path))
     return params
+
+
+def unknown_key_error(section: str, key: Any, allowed: Any, name: str = "params.yaml") -> ParamError:
+    """`section` holds `key`, which is not one of `allowed`: the message suggests the closest."""
+    allowed = sorted(map(str, allowed))
+    dotted = f"{section}.{key}" if section else str(key)
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean {(f'{section}.' if section else '') + close[0]!r}?" if close else ""
+    return ParamError(
+        f"{name}: unknown key {dotted!r}{hint} Known keys {'under ' + section if section else 'at the top'}"
+        f": {', '.join(allowed)}"
+    )
+
+
+def check_known_keys(params: dict, name: str = "params.yaml") -> None:
+    """Refuse keys the pipeline does not know (top level and every fixed section)."""
+    for section, allowed in KNOWN_KEYS.items():
+        node = params if not section else params.get(section)
+        for key in node if isinstance(node, dict) else ():
+            if key not in allowed:
+                raise unknown_key_error(section, key, allowed, name)
+
+
+def _trace(dotted: str) -> None:
+    """With FER3D_PARAMS_TRACE set, note which command read which key (`python -m stages.train cnn`
+    → "stages.train cnn<TAB>models.cnn"), so a test can hold each stage's reads against dvc.yaml."""
+    trace = os.environ.get(TRACE_ENV)
+    if trace:
+        main = sys.modules.get("__main__")
+        spec = getattr(main, "__spec__", None)
+        command = " ".join([spec.name if spec else sys.argv[0], *sys.argv[1:]])
+        with open(trace, "a") as f:
+            f.write(f"{command}\t{dotted}\n")
 
 
 def get(params: dict, dotted: str, kind: type | tuple[type, ...] | None = None) -> Any:
     """params['a']['b'] for 'a.b', with an error naming the key when it is missing or mistyped."""
+    _trace(dotted)
     node: Any = params
     for i, part in enumerate(dotted.split(".")):
         if not isinstance(node, dict) or part not in node:
-            raise ParamError(f"params.yaml: missing key {'.'.join(dotted.split('.')[:i + 1])!r}")
+            raise ParamError(f"params.yaml: missing key {'.'.join(dotted.split('.')[: i + 1])!r}")
         node = node[part]
-    if kind is not None and (not isinstance(node, kind) or (isinstance(node, bool) and kind in (int, float, (int, float)))):
+    if kind is not None and (
+        not isinstance(node, kind) or (isinstance(node, bool) and kind in (int, float, (int, float)))
+    ):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise ParamError(f"params.yaml: {dotted} must be {names}, found {node!r}")
     return node
@@ -59,14 +130,21 @@ def positive(params: dict, dotted: str, kind: type | tuple = (int, float), allow
     return value
 
 
-def model_config(params: dict, name: str) -> dict[str, Any]:
-    """The settings one model trains with: the globals, then `train:`, then `models.<name>`."""
-    models = get(params, "models", dict)
-    if name not in models:
-        raise ParamError(f"params.yaml: unknown model {name!r}; models: defines {sorted(models)}")
-    section = models[name] or {}
+def model_config(params: dict, name: str, options: Iterable[str] | None = None) -> dict[str, Any]:
+    """The settings one model trains with: the globals, then `train:`, then `models.<name>`.
+    `options`: the model's own options; given, any other key in its section is refused."""
+    models = params.get("models")
+    if not isinstance(models, dict) or name not in models:
+        defined = sorted(models) if isinstance(models, dict) else "nothing"
+        raise ParamError(f"params.yaml: unknown model {name!r}; models: defines {defined}")
+    section = get(params, f"models.{name}") or {}
     if not isinstance(section, dict):
         raise ParamError(f"params.yaml: models.{name} must be a mapping, found {section!r}")
+    if options is not None:
+        allowed = {*GLOBAL_TRAINING_KEYS, *TRAIN_KEYS, *MODEL_SECTION_KEYS, *options}
+        for key in section:
+            if key not in allowed:
+                raise unknown_key_error(f"models.{name}", key, allowed)
     cfg: dict[str, Any] = {k: get(params, k) for k in GLOBAL_TRAINING_KEYS}
     cfg.update(copy.deepcopy(get(params, "train", dict)))
     cfg.update(copy.deepcopy(section))
@@ -77,8 +155,17 @@ def model_config(params: dict, name: str) -> dict[str, Any]:
 
 def check_training_config(cfg: dict[str, Any]) -> None:
     where = f"models.{cfg['name']}"
-    numbers = {"lr": float, "weight_decay": float, "label_smoothing": float, "warmup": float,
-               "epochs": int, "batch_size": int, "patience": int, "seed": int, "workers": int}
+    numbers = {
+        "lr": float,
+        "weight_decay": float,
+        "label_smoothing": float,
+        "warmup": float,
+        "epochs": int,
+        "batch_size": int,
+        "patience": int,
+        "seed": int,
+        "workers": int,
+    }
     for key, kind in numbers.items():
         if key not in cfg:
             raise ParamError(f"params.yaml: missing key {key!r} (global or under {where})")
@@ -87,8 +174,9 @@ def check_training_config(cfg: dict[str, Any]) -> None:
         if kind is int:
             ok = ok and float(value).is_integer()
         if not ok:
-            raise ParamError(f"params.yaml: {key} for {where} must be a{'n integer' if kind is int else ' number'}, "
-                             f"found {value!r}")
+            raise ParamError(
+                f"params.yaml: {key} for {where} must be a{'n integer' if kind is int else ' number'}, found {value!r}"
+            )
     for key in ("lr", "epochs", "batch_size"):
         if cfg[key] <= 0:
             raise ParamError(f"params.yaml: {key} for {where} must be > 0, found {cfg[key]!r}")

@@ -1,36 +1,51 @@
 """landmarks: data/fer2013.npz → data/landmarks.npz (478×3 per image, found mask) + detection rates."""
+
 import os
 import sys
 import time
 
 import numpy as np
 
-from fer3d import landmarks, params, show_progress
+from fer3d import params, show_progress
+from fer3d.config import Paths
+from fer3d.face3d import landmarks
 from fer3d.io import load_npz, save_json, save_npz
 
 
 def main() -> None:
     p = params.load()
-    root = params.repo_root()
-    attempts = [landmarks.Attempt.from_param(a, f"landmarks.attempts[{i}]")
-                for i, a in enumerate(params.get(p, "landmarks.attempts", list))]
+    paths = Paths()
+    attempts = [
+        landmarks.Attempt.from_param(a, f"landmarks.attempts[{i}]")
+        for i, a in enumerate(params.get(p, "landmarks.attempts", list))
+    ]
     workers = params.positive(p, "landmarks.workers", int, allow_zero=True) or os.cpu_count()
     confidence = params.get(p, "landmarks.min_detection_confidence", float)
-    fer = load_npz(root / "data" / "fer2013.npz")
+    fer = load_npz(paths.fer2013)
     start = time.perf_counter()
-    points, attempt_used = landmarks.extract(fer["images"], attempts, workers=workers,
-                                             min_detection_confidence=confidence, progress=show_progress())
+    points, attempt_used = landmarks.extract(
+        fer["images"], attempts, workers=workers, min_detection_confidence=confidence, progress=show_progress()
+    )
     seconds = time.perf_counter() - start
     found = attempt_used >= 0
     # float16 keeps 0.03 px at the crop's far edge, well inside FaceMesh's own error, at half the size
-    save_npz(root / "data" / "landmarks.npz", landmarks=points.astype(np.float16), found=found,
-             attempt=attempt_used)
+    save_npz(paths.landmarks, landmarks=points.astype(np.float16), found=found, attempt=attempt_used)
     report = landmarks.detection_report(found, fer["label"], fer["split"], attempt_used, attempts)
-    save_json(root / "metrics" / "landmarks.json", {
-        "detection_rate": report["all"]["rate"], "images": len(found), "workers": workers,
-        "seconds": round(seconds, 1), "images_per_second": round(len(found) / seconds, 1), **report})
-    print(f"landmarks: faces found in {found.sum():,}/{len(found):,} images ({found.mean():.2%}), "
-          f"{len(found) / seconds:.0f} images/s on {workers} workers")
+    save_json(
+        paths.stage_metrics("landmarks"),
+        {
+            "detection_rate": report["all"]["rate"],
+            "images": len(found),
+            "workers": workers,
+            "seconds": round(seconds, 1),
+            "images_per_second": round(len(found) / seconds, 1),
+            **report,
+        },
+    )
+    print(
+        f"landmarks: faces found in {found.sum():,}/{len(found):,} images ({found.mean():.2%}), "
+        f"{len(found) / seconds:.0f} images/s on {workers} workers"
+    )
 
 
 if __name__ == "__main__":

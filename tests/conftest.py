@@ -1,5 +1,6 @@
 """Shared fixtures. Real-data tests read FER2013 from ../shared/data (or FER3D_SHARED_DATA) and
 are skipped, saying why, where it is absent."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("FER3D_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FER_CSV = SHARED_DATA / "fer2013.csv.gz"
-NO_DATA_REASON = (f"FER2013 not found at {FER_CSV} (set FER3D_SHARED_DATA to the folder holding "
-                  "fer2013.csv.gz to run the real-data tests)")
+NO_DATA_REASON = (
+    f"FER2013 not found at {FER_CSV} (set FER3D_SHARED_DATA to the folder holding "
+    "fer2013.csv.gz to run the real-data tests)"
+)
 
 requires_data = pytest.mark.skipif(not FER_CSV.exists(), reason=NO_DATA_REASON)
 
@@ -51,8 +54,9 @@ def fer_csv_lines():
 def project_copy(dest: Path, overrides: dict | None = None) -> Path:
     """Copy the project's own files (tracked and untracked-not-ignored: no data, no venv) to `dest`,
     make it a fresh git + DVC repo, apply params overrides ({"data.limit": 60, ...}), commit."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split()
     for rel in files:
         src = ROOT / rel
         if src.is_file() and not rel.startswith(("metrics/", "dvc.lock")):
@@ -67,7 +71,7 @@ def project_copy(dest: Path, overrides: dict | None = None) -> Path:
             node = node[key]
         node[last] = value
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run = lambda *cmd: subprocess.run(cmd, cwd=dest, check=True, capture_output=True, text=True)  # noqa: E731
+    run = lambda *cmd: subprocess.run(cmd, cwd=dest, check=True, capture_output=True, text=True)
     run("git", "init", "-q")
     run("git", "config", "user.email", "test@fer3d.local")
     run("git", "config", "user.name", "fer3d test")
@@ -85,14 +89,26 @@ def epochs_everywhere(n: int) -> dict:
     return {"epochs": n, **{f"models.{m}.epochs": n for m in MODEL_NAMES}}
 
 
-SMALL_PIPELINE = {"data.limit": 60, **epochs_everywhere(2), "batch_size": 16, "device": "cpu",
-                  "landmarks.workers": 2, "meshes.samples": 2, "evaluate.gradcam_samples": 2}
+SMALL_PIPELINE = {
+    "data.limit": 60,
+    **epochs_everywhere(2),
+    "batch_size": 16,
+    "device": "cpu",
+    "landmarks.workers": 2,
+    "meshes.samples": 2,
+    "evaluate.gradcam_samples": 2,
+}
 
 
 def run_dvc(repo: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """`dvc ARGS` in `repo` with this venv's tools first on PATH; tracking off unless env says."""
-    full_env = {**os.environ, "FER3D_TRACKING": "off", "FER3D_PROGRESS": "0",
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    full_env = {
+        **os.environ,
+        "FER3D_TRACKING": "off",
+        "FER3D_PROGRESS": "0",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **(env or {}),
+    }
     full_env.pop("FER3D_ROOT", None)
     result = subprocess.run(["dvc", *args], cwd=repo, env=full_env, capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:

@@ -1,4 +1,5 @@
 """Reading, verifying and refusing FER2013 in every layout the download stage accepts."""
+
 import gzip
 import hashlib
 import http.server
@@ -56,13 +57,19 @@ def test_truncated_file_is_refused(fer_csv_lines, tmp_path):
         data.parse_csv(cut)
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda f: [f[0], b" ".join(f[1].split()[:-1]), f[2]], "data row 3 has 2303 pixel values, expected 2304"),
-    (lambda f: [b"9", f[1], f[2]], "data row 3 has emotion '9', expected an integer 0..6"),
-    (lambda f: [f[0], f[1], b"Validation"], "data row 3 has Usage 'Validation'"),
-    (lambda f: [f[0], f[1].replace(b" ", b" 300 ", 1).split(b" ", 1)[1], f[2]], "data row 3 has pixel value 300"),
-    (lambda f: [f[0], f[1].replace(b" ", b" x ", 1).split(b" ", 1)[1], f[2]], "data row 3 holds a pixel value that is not an integer"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda f: [f[0], b" ".join(f[1].split()[:-1]), f[2]], "data row 3 has 2303 pixel values, expected 2304"),
+        (lambda f: [b"9", f[1], f[2]], "data row 3 has emotion '9', expected an integer 0..6"),
+        (lambda f: [f[0], f[1], b"Validation"], "data row 3 has Usage 'Validation'"),
+        (lambda f: [f[0], f[1].replace(b" ", b" 300 ", 1).split(b" ", 1)[1], f[2]], "data row 3 has pixel value 300"),
+        (
+            lambda f: [f[0], f[1].replace(b" ", b" x ", 1).split(b" ", 1)[1], f[2]],
+            "data row 3 holds a pixel value that is not an integer",
+        ),
+    ],
+)
 def test_bad_rows_are_named(fer_csv_lines, mutate, message):
     lines = list(fer_csv_lines[:8])
     lines[4] = b",".join(mutate(lines[4].split(b",")))
@@ -109,7 +116,9 @@ def test_msambare_zip_and_folder_layouts(fer_small, tmp_path):
     fer = data.read_source(tmp_path / "fer.zip")
     assert len(fer) == len(rows) == sum(min(2, c) for counts in fer_small.counts().values() for c in counts)
     assert (fer.row == -1).all()  # the layout does not carry FER2013 row numbers
-    assert sorted(map(tuple, np.c_[fer.split, fer.label])) == sorted(map(tuple, np.c_[fer_small.split[rows], fer_small.label[rows]]))
+    assert sorted(map(tuple, np.c_[fer.split, fer.label])) == sorted(
+        map(tuple, np.c_[fer_small.split[rows], fer_small.label[rows]])
+    )
     # every image is one of the real rows, pixel for pixel
     originals = {fer_small.images[i].tobytes() for i in rows}
     assert all(img.tobytes() in originals for img in fer.images)
@@ -118,7 +127,9 @@ def test_msambare_zip_and_folder_layouts(fer_small, tmp_path):
     folder = data.read_source(tmp_path / "folder")
     assert len(folder) == len(fer) and folder.counts() == fer.counts()
     # a test image without a PublicTest_/PrivateTest_ prefix cannot be given a split
-    (tmp_path / "folder" / "test" / "happy" / "img1.png").write_bytes((tmp_path / "folder" / "test" / "happy").glob("*.png").__next__().read_bytes())
+    (tmp_path / "folder" / "test" / "happy" / "img1.png").write_bytes(
+        (tmp_path / "folder" / "test" / "happy").glob("*.png").__next__().read_bytes()
+    )
     with pytest.raises(DataError, match="must be named PublicTest_\\* or PrivateTest_\\*"):
         data.read_source(tmp_path / "folder")
 

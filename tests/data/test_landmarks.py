@@ -1,4 +1,5 @@
 """MediaPipe landmarks, mesh geometry and voxels on real FER2013 faces."""
+
 import numpy as np
 import pytest
 
@@ -6,14 +7,19 @@ from fer3d import geometry, landmarks, mesh
 from tests.conftest import requires_data
 
 pytestmark = requires_data
-DEFAULT_ATTEMPTS = [landmarks.Attempt(24, "gray", 1, False), landmarks.Attempt(24, "gray", 4, False),
-                    landmarks.Attempt(36, "gray", 1, True), landmarks.Attempt(0, "gray", 1, False)]
+DEFAULT_ATTEMPTS = [
+    landmarks.Attempt(24, "gray", 1, False),
+    landmarks.Attempt(24, "gray", 4, False),
+    landmarks.Attempt(36, "gray", 1, True),
+    landmarks.Attempt(0, "gray", 1, False),
+]
 
 
 @pytest.fixture(scope="module")
 def extracted(fer_small):
-    pts, used = landmarks.extract(fer_small.images, DEFAULT_ATTEMPTS, workers=2, min_detection_confidence=0.3,
-                                  progress=False)
+    pts, used = landmarks.extract(
+        fer_small.images, DEFAULT_ATTEMPTS, workers=2, min_detection_confidence=0.3, progress=False
+    )
     return pts, used
 
 
@@ -32,8 +38,9 @@ def test_faces_are_found_and_lie_on_the_crop(fer_small, extracted):
 def test_parallel_equals_serial(fer_small, extracted):
     pts, used = extracted
     few = slice(0, 20)
-    serial_pts, serial_used = landmarks.extract(fer_small.images[few], DEFAULT_ATTEMPTS, workers=1,
-                                                min_detection_confidence=0.3, progress=False)
+    serial_pts, serial_used = landmarks.extract(
+        fer_small.images[few], DEFAULT_ATTEMPTS, workers=1, min_detection_confidence=0.3, progress=False
+    )
     assert (serial_used == used[few]).all()
     assert np.allclose(serial_pts, pts[few], atol=1e-5)
 

@@ -9,6 +9,7 @@ not answer its health URL in time fails the test with the tail of its log.
   mlflow_server_factory  (function) -> start(name) -> LocalServer  (.url, .workdir, .db_uri, .stop(),
                                        .kill()); every server it started is stopped at teardown
 """
+
 from __future__ import annotations
 
 import os
@@ -83,21 +84,34 @@ class LocalServer:
         self.stopped = True
 
 
-def _start(name: str, cmd: list[str], workdir: Path, health: str, timeout: float,
-           env: dict[str, str] | None = None, url: str = "", db_uri: str | None = None) -> LocalServer:
+def _start(
+    name: str,
+    cmd: list[str],
+    workdir: Path,
+    health: str,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    url: str = "",
+    db_uri: str | None = None,
+) -> LocalServer:
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{name}.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
     server = LocalServer(name, url, workdir, process, log, db_uri)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             server.stopped = True
-            pytest.fail(f"{name} exited with code {process.returncode} before answering {health}:\n"
-                        f"{server.log_tail()}")
+            pytest.fail(f"{name} exited with code {process.returncode} before answering {health}:\n{server.log_tail()}")
         if _answers(health):
             return server
         time.sleep(0.25)
@@ -108,10 +122,22 @@ def _start(name: str, cmd: list[str], workdir: Path, health: str, timeout: float
 def start_mlflow_server(workdir: Path, timeout: float = MLFLOW_START_TIMEOUT) -> LocalServer:
     port = free_port()
     db_uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    cmd = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-           "--backend-store-uri", db_uri, "--serve-artifacts", "--artifacts-destination", str(workdir / "artifacts")]
-    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
-           "DO_NOT_TRACK": "true"}
+    cmd = [
+        str(BIN / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        db_uri,
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(workdir / "artifacts"),
+    ]
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     url = f"http://127.0.0.1:{port}"
     return _start("mlflow", cmd, workdir, f"{url}/health", timeout, env, url, db_uri)
 

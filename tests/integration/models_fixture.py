@@ -1,6 +1,7 @@
 """Trained models for tests of what uses them (predict, Grad-CAM, viewer, report): the whole DVC
 pipeline on a small real subset (~60 rows per split, 1 epoch per model, ~60 s), once per module
 that asks for it. Import the fixture into a test module: `from tests.integration.models_fixture import tiny_repo`."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,15 @@ import pytest
 
 from tests.conftest import epochs_everywhere, project_copy, run_dvc
 
-TINY_PIPELINE = {"data.limit": 60, **epochs_everywhere(1), "batch_size": 16, "device": "cpu",
-                 "landmarks.workers": 1, "meshes.samples": 2, "evaluate.gradcam_samples": 4}
+TINY_PIPELINE = {
+    "data.limit": 60,
+    **epochs_everywhere(1),
+    "batch_size": 16,
+    "device": "cpu",
+    "landmarks.workers": 1,
+    "meshes.samples": 2,
+    "evaluate.gradcam_samples": 4,
+}
 QUIET = {"OMP_NUM_THREADS": "1", "FER3D_TRACKING": "off", "FER3D_PROGRESS": "0", "GLOG_minloglevel": "2"}
 
 
@@ -29,5 +37,6 @@ def fer3d_cli(repo: Path, *args: str, timeout: int = 300) -> subprocess.Complete
     """`python -m fer3d.cli ARGS` in the project copy (its own code, params and models)."""
     env = {**os.environ, **QUIET}
     env.pop("FER3D_ROOT", None)
-    return subprocess.run([sys.executable, "-m", "fer3d.cli", *args], cwd=repo, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "fer3d.cli", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=timeout
+    )

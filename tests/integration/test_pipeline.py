@@ -1,6 +1,7 @@
 """The whole DVC pipeline on a small real subset, in a fresh copy of the project: it runs, a second
 `dvc repro` does nothing, a voxelize change re-runs only what depends on voxels, `dvc exp run -S`
 and `dvc metrics diff` work, and retraining with the same seed gives the same weights."""
+
 import json
 import subprocess
 from pathlib import Path
@@ -32,8 +33,11 @@ def pipeline(tmp_path_factory):
 
 def test_repro_runs_every_stage_and_writes_outputs(pipeline):
     repo, output = pipeline
-    expected = {"download", "landmarks", "meshes", "voxelize", "evaluate"} | \
-        {f"train_2d@{m}" for m in MODELS[:3]} | {f"train_3d@{m}" for m in MODELS[3:]}
+    expected = (
+        {"download", "landmarks", "meshes", "voxelize", "evaluate"}
+        | {f"train_2d@{m}" for m in MODELS[:3]}
+        | {f"train_3d@{m}" for m in MODELS[3:]}
+    )
     assert ran_stages(output) == expected
     summary = json.loads((repo / "metrics" / "summary.json").read_text())
     fusions = {"fusion", "fusion_2d", "fusion_3d"}

@@ -1,5 +1,6 @@
 """Using the trained models: `fer3d predict` on photos and crops (and that it reproduces the evaluate
 stage's numbers), Grad-CAM, the 3D face viewer and the report, on models a tiny pipeline trains."""
+
 from __future__ import annotations
 
 import base64
@@ -44,12 +45,21 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def photo_run(tiny_repo, inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("predict") / "predictions.json"
-    result = fer3d_cli(tiny_repo, "predict", str(inputs["photo"]), str(inputs["no_face"]), str(inputs["broken"]),
-                       str(inputs["pair"]), "--out", str(out))
+    result = fer3d_cli(
+        tiny_repo,
+        "predict",
+        str(inputs["photo"]),
+        str(inputs["no_face"]),
+        str(inputs["broken"]),
+        str(inputs["pair"]),
+        "--out",
+        str(out),
+    )
     return result, json.loads(out.read_text()) if out.exists() else None
 
 
 # ------------------------------------------------------------------ predict on photos
+
 
 def test_photo_has_one_face_with_a_plausible_box(photo_run, inputs):
     result, data = photo_run
@@ -59,7 +69,7 @@ def test_photo_has_one_face_with_a_plausible_box(photo_run, inputs):
     assert len(entry["faces"]) == 1
     x, y, w, h = entry["faces"][0]["box"]
     assert w == h and 150 <= w <= 350, entry["faces"][0]["box"]  # the face is about 200 px wide
-    assert 0 <= x and 0 <= y and x + w <= 512 and y + h <= 600
+    assert x >= 0 and y >= 0 and x + w <= 512 and y + h <= 600
     assert 200 <= x + w / 2 <= 330 and 170 <= y + h / 2 <= 320  # centred on the face, not the picture
 
 
@@ -83,7 +93,9 @@ def test_every_model_gives_7_probabilities_summing_to_1(photo_run, inputs):
         probs = p["probabilities"]
         assert list(probs) == data["classes"] and len(probs) == 7
         assert abs(sum(probs.values()) - 1) < 1e-4 and min(probs.values()) >= 0
-        assert p["emotion"] == max(probs, key=probs.get) and p["probability"] == pytest.approx(max(probs.values()), abs=1e-5)
+        assert p["emotion"] == max(probs, key=probs.get) and p["probability"] == pytest.approx(
+            max(probs.values()), abs=1e-5
+        )
 
 
 def test_files_without_a_face_or_unreadable_get_a_clear_message(photo_run, inputs):
@@ -98,8 +110,15 @@ def test_files_without_a_face_or_unreadable_get_a_clear_message(photo_run, input
 
 
 def test_nothing_usable_exits_nonzero(tiny_repo, inputs, tmp_path):
-    result = fer3d_cli(tiny_repo, "predict", str(inputs["no_face"]), str(inputs["broken"]), str(tmp_path / "absent.png"),
-                       "--out", str(tmp_path / "p.json"))
+    result = fer3d_cli(
+        tiny_repo,
+        "predict",
+        str(inputs["no_face"]),
+        str(inputs["broken"]),
+        str(tmp_path / "absent.png"),
+        "--out",
+        str(tmp_path / "p.json"),
+    )
     assert result.returncode != 0
     assert f"{tmp_path / 'absent.png'}: no such file" in result.stderr
 
@@ -107,8 +126,17 @@ def test_nothing_usable_exits_nonzero(tiny_repo, inputs, tmp_path):
 def test_missing_model_file_exits_nonzero_naming_it(tiny_repo, inputs, tmp_path):
     (tmp_path / "models").mkdir()
     shutil.copy(tiny_repo / "models" / "cnn.pt", tmp_path / "models" / "cnn.pt")
-    result = fer3d_cli(tiny_repo, "predict", str(inputs["photo"]), "--models", "cnn,mesh_gnn",
-                       "--models-dir", str(tmp_path / "models"), "--out", "-")
+    result = fer3d_cli(
+        tiny_repo,
+        "predict",
+        str(inputs["photo"]),
+        "--models",
+        "cnn,mesh_gnn",
+        "--models-dir",
+        str(tmp_path / "models"),
+        "--out",
+        "-",
+    )
     assert result.returncode != 0
     assert str(tmp_path / "models" / "mesh_gnn.pt") in result.stderr and "dvc pull" in result.stderr
     empty = fer3d_cli(tiny_repo, "predict", str(inputs["photo"]), "--models-dir", str(tmp_path / "none"), "--out", "-")
@@ -116,6 +144,7 @@ def test_missing_model_file_exits_nonzero_naming_it(tiny_repo, inputs, tmp_path)
 
 
 # ------------------------------------------------------------------ predict = the evaluate stage
+
 
 @pytest.fixture(scope="module")
 def crop_run(tiny_repo, tmp_path_factory):
@@ -180,11 +209,12 @@ def test_fusion_follows_the_summary(tiny_repo, crop_run):
     assert data["fusion"] == {"models": fusion["models"], "weights": fusion["weights"]}
     assert {"cnn", "landmark_mlp"} <= set(fusion["models"])  # `all`: 2D and 3D models together
     face = next(f["faces"][0] for f in data["files"] if f["faces"][0]["mesh_found"])
-    vec = lambda name: np.array([list(face["predictions"][name]["probabilities"].values())])  # noqa: E731
+    vec = lambda name: np.array([list(face["predictions"][name]["probabilities"].values())])
     np.testing.assert_allclose(vec("fusion"), fuse([vec(m) for m in fusion["models"]], fusion["weights"]), atol=1e-5)
 
 
 # ------------------------------------------------------------------ Grad-CAM
+
 
 def test_gradcam_map_is_a_nonnegative_48x48_heat_map(tiny_repo):
     from fer3d import gradcam
@@ -208,8 +238,18 @@ def test_gradcam_map_is_a_nonnegative_48x48_heat_map(tiny_repo):
 
 
 def test_gradcam_command_writes_pngs(tiny_repo, inputs, tmp_path):
-    result = fer3d_cli(tiny_repo, "gradcam", str(inputs["photo"]), str(inputs["no_face"]), "--model", "cnn,resnet",
-                       "--class", "happy", "--out", str(tmp_path))
+    result = fer3d_cli(
+        tiny_repo,
+        "gradcam",
+        str(inputs["photo"]),
+        str(inputs["no_face"]),
+        "--model",
+        "cnn,resnet",
+        "--class",
+        "happy",
+        "--out",
+        str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "no face found" in result.stderr
     for png in ("grace_hopper_cnn.png", "grace_hopper_resnet.png", "grid.png"):
@@ -227,6 +267,7 @@ def test_evaluate_stage_wrote_gradcam_samples(tiny_repo):
 
 # ------------------------------------------------------------------ 3D viewer
 
+
 def viewer_data(html: str) -> dict:
     return json.loads(re.search(r"const DATA = (\{.*?\});\n", html, re.S).group(1))
 
@@ -236,8 +277,19 @@ def viewer_pages(tiny_repo, inputs, tmp_path_factory):
     d = tmp_path_factory.mktemp("viewer")
     pages = {}
     for color in ("displacement", "attention"):
-        result = fer3d_cli(tiny_repo, "viewer", str(inputs["photo"]), "--out", str(d / f"{color}.html"),
-                           "--png", str(d / f"{color}.png"), "--color", color, "--model", "mesh_gnn")
+        result = fer3d_cli(
+            tiny_repo,
+            "viewer",
+            str(inputs["photo"]),
+            "--out",
+            str(d / f"{color}.html"),
+            "--png",
+            str(d / f"{color}.png"),
+            "--color",
+            color,
+            "--model",
+            "mesh_gnn",
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         pages[color] = d / f"{color}.html"
     return pages
@@ -259,23 +311,47 @@ def test_viewer_html_is_self_contained_with_the_mesh(tiny_repo, viewer_pages, co
 
 
 def test_viewer_attention_needs_a_landmark_model(tiny_repo, inputs, tmp_path):
-    result = fer3d_cli(tiny_repo, "viewer", str(inputs["photo"]), "--color", "attention", "--model", "voxel_cnn",
-                       "--out", str(tmp_path / "x.html"))
+    result = fer3d_cli(
+        tiny_repo,
+        "viewer",
+        str(inputs["photo"]),
+        "--color",
+        "attention",
+        "--model",
+        "voxel_cnn",
+        "--out",
+        str(tmp_path / "x.html"),
+    )
     assert result.returncode != 0 and "input 'landmarks'" in result.stderr
     result = fer3d_cli(tiny_repo, "viewer", str(inputs["no_face"]), "--out", str(tmp_path / "x.html"))
     assert result.returncode != 0 and "no face found" in result.stderr
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt-get install -y chromium): "
-                                                  "no headless screenshot of the viewer")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"{CHROMIUM} not installed (apt-get install -y chromium): no headless screenshot of the viewer",
+)
 def test_viewer_renders_in_headless_chromium(viewer_pages, tmp_path):
     from PIL import Image
 
     shot = tmp_path / "shot.png"
-    subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-                    f"--screenshot={shot}", "--window-size=800,600", viewer_pages["displacement"].as_uri()],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=800,600",
+            viewer_pages["displacement"].as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.exists(), "chromium wrote no screenshot"
     pixels = np.asarray(Image.open(shot).convert("RGB"), np.float32)
     assert pixels.std() > 20, "blank screenshot"
@@ -285,9 +361,13 @@ def test_viewer_renders_in_headless_chromium(viewer_pages, tmp_path):
 
 # ------------------------------------------------------------------ report
 
+
 def test_report_markdown_has_the_table_and_figures(tiny_repo):
     md = (tiny_repo / "reports" / "report.md").read_text()
-    assert "| model | family | PrivateTest acc | macro-F1 | found-only acc | dedup acc | Public+Private acc | FER+ acc |" in md
+    assert (
+        "| model | family | PrivateTest acc | macro-F1 | found-only acc | dedup acc | Public+Private acc | FER+ acc |"
+        in md
+    )
     for name in (*MODEL_NAMES, "fusion"):
         assert f"\n| {name} |" in md
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)

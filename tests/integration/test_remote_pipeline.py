@@ -1,10 +1,9 @@
 """The pipeline's outputs travel through a real local S3 (moto) like they would through DagsHub's
 endpoint, and a real training stage logs to a real MLflow server."""
+
 import json
 import os
-import shutil
 import subprocess
-import sys
 import uuid
 
 import mlflow
@@ -37,8 +36,24 @@ def pushed(moto_server, tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(repo)
     try:
-        assert fer3d_main(["remote", "s3", "--url", f"s3://{BUCKET}/dvc", "--endpoint", moto_server,
-                           "--access-key-id", KEY_ID, "--secret-access-key", SECRET, "--default"]) == 0
+        assert (
+            fer3d_main(
+                [
+                    "remote",
+                    "s3",
+                    "--url",
+                    f"s3://{BUCKET}/dvc",
+                    "--endpoint",
+                    moto_server,
+                    "--access-key-id",
+                    KEY_ID,
+                    "--secret-access-key",
+                    SECRET,
+                    "--default",
+                ]
+            )
+            == 0
+        )
     finally:
         os.chdir(cwd)
     git(repo, "add", "-A")
@@ -52,18 +67,33 @@ def test_push_sends_every_stage_output(pushed, moto_server):
 
     repo, output = pushed
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    cached_outs = [o for s in lock["stages"].values() for o in s.get("outs", [])
-                   if not o["path"].startswith("metrics/")]
+    cached_outs = [
+        o for s in lock["stages"].values() for o in s.get("outs", []) if not o["path"].startswith("metrics/")
+    ]
     paths = {o["path"] for o in cached_outs}
-    assert {"data/fer2013.npz", "data/landmarks.npz", "data/voxels.npz", "data/mesh_features.npz",
-            "models/cnn.pt", "models/mesh_gnn.pt"} <= paths
-    keys = {o["Key"] for o in boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
-            .list_objects_v2(Bucket=BUCKET, Prefix="dvc/files/md5/", MaxKeys=1000)["Contents"]}
+    assert {
+        "data/fer2013.npz",
+        "data/landmarks.npz",
+        "data/voxels.npz",
+        "data/mesh_features.npz",
+        "models/cnn.pt",
+        "models/mesh_gnn.pt",
+    } <= paths
+    keys = {
+        o["Key"]
+        for o in boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").list_objects_v2(
+            Bucket=BUCKET, Prefix="dvc/files/md5/", MaxKeys=1000
+        )["Contents"]
+    }
     for out in cached_outs:
         md5 = out["md5"].removesuffix(".dir")
-        assert any(k.endswith(f"{md5[:2]}/{md5[2:]}") or k.endswith(f"{md5[:2]}/{md5[2:]}.dir") for k in keys), out["path"]
+        assert any(k.endswith(f"{md5[:2]}/{md5[2:]}") or k.endswith(f"{md5[:2]}/{md5[2:]}.dir") for k in keys), out[
+            "path"
+        ]
     assert check_no_secrets(repo, secrets=[KEY_ID, SECRET]) == []
-    assert SECRET in (repo / ".dvc" / "config.local").read_text() and SECRET not in (repo / ".dvc" / "config").read_text()
+    assert (
+        SECRET in (repo / ".dvc" / "config.local").read_text() and SECRET not in (repo / ".dvc" / "config").read_text()
+    )
 
 
 def test_fresh_clone_pulls_and_is_up_to_date(pushed, tmp_path):
@@ -83,7 +113,9 @@ def test_damaged_remote_object_is_detected_not_used(pushed, tmp_path, moto_serve
 
     repo, _ = pushed
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    md5 = next(o["md5"] for o in lock["stages"]["train_3d@landmark_mlp"]["outs"] if o["path"] == "models/landmark_mlp.pt")
+    md5 = next(
+        o["md5"] for o in lock["stages"]["train_3d@landmark_mlp"]["outs"] if o["path"] == "models/landmark_mlp.pt"
+    )
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
     key = f"dvc/files/md5/{md5[:2]}/{md5[2:]}"
     original = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
@@ -125,8 +157,9 @@ def test_training_survives_a_dead_tracking_server(pushed):
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
-    result = run_dvc(repo, "repro", "-f", "-s", "train_3d@landmark_mlp",
-                     env={"FER3D_TRACKING": "on", "MLFLOW_TRACKING_URI": dead})
+    result = run_dvc(
+        repo, "repro", "-f", "-s", "train_3d@landmark_mlp", env={"FER3D_TRACKING": "on", "MLFLOW_TRACKING_URI": dead}
+    )
     assert "tracking: MLflow at" in result.stderr + result.stdout
     summary = json.loads((repo / "metrics" / "train" / "landmark_mlp.json").read_text())
     assert summary["tracking"] == "failed"

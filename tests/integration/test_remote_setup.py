@@ -1,6 +1,7 @@
 """`fer3d remote ...` on real git+dvc repositories: what lands in .dvc/config (committed) and in
 .dvc/config.local (git-ignored), the printed MLflow settings, input errors, and a dvc push/pull
 round trip through a local S3 server (moto), including a damaged object on the remote."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,9 @@ def run(cmd, cwd, check=True, timeout=120) -> subprocess.CompletedProcess:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_TERMINAL_PROMPT": "0"}
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"{' '.join(map(str, cmd))} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -94,8 +97,25 @@ def test_dagshub_in_process(repo, capsys):
 def test_dagshub_installed_executable(repo, tmp_path):
     other_dir = tmp_path / "elsewhere"
     other_dir.mkdir()
-    result = run([str(BIN / "fer3d"), "remote", "dagshub", "--owner", "alice", "--repo", "fer3d",
-                  "--token", SECRET, "--show-token", "--name", "DagsHub", "--repo-root", str(repo)], other_dir)
+    result = run(
+        [
+            str(BIN / "fer3d"),
+            "remote",
+            "dagshub",
+            "--owner",
+            "alice",
+            "--repo",
+            "fer3d",
+            "--token",
+            SECRET,
+            "--show-token",
+            "--name",
+            "DagsHub",
+            "--repo-root",
+            str(repo),
+        ],
+        other_dir,
+    )
     assert "export MLFLOW_TRACKING_PASSWORD=SECRET123" in result.stdout  # asked for with --show-token
     assert "export MLFLOW_TRACKING_URI=https://dagshub.com/alice/fer3d.mlflow" in result.stdout
     config = (repo / ".dvc" / "config").read_text()
@@ -128,8 +148,21 @@ def test_dagshub_token_from_env_then_from_dagshub_login_then_none(repo, capsys, 
 
 
 def test_s3_with_keys_and_without(repo, capsys):
-    main(["remote", "s3", "--url", "s3://bucket-1/dvc/", "--endpoint", "http://127.0.0.1:5000",
-          "--access-key-id", "AKIDEXAMPLE", "--secret-access-key", "wJalrXUtnFEMIK7MDENG", "--default"])
+    main(
+        [
+            "remote",
+            "s3",
+            "--url",
+            "s3://bucket-1/dvc/",
+            "--endpoint",
+            "http://127.0.0.1:5000",
+            "--access-key-id",
+            "AKIDEXAMPLE",
+            "--secret-access-key",
+            "wJalrXUtnFEMIK7MDENG",
+            "--default",
+        ]
+    )
     config = (repo / ".dvc" / "config").read_text()
     assert "url = s3://bucket-1/dvc\n" in config and "endpointurl = http://127.0.0.1:5000" in config
     local = (repo / ".dvc" / "config.local").read_text()
@@ -156,18 +189,21 @@ def test_local_remote_relative_path_and_push(repo, tmp_path, capsys):
     assert len([p for p in (tmp_path / "store").rglob("*") if p.is_file()]) == 1
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["dagshub", "--owner", "al ice", "--repo", "fer3d"], "--owner must be letters, digits"),
-    (["dagshub", "--owner", "alice", "--repo", "fer3d/x"], "--repo must be letters, digits"),
-    (["dagshub", "--owner", "alice", "--repo", "r", "--token", "a b"], "--token must be non-empty"),
-    (["s3", "--url", "http://bucket/x"], "--url must be s3://bucket[/prefix], found 'http://bucket/x'"),
-    (["s3", "--url", "fer3d-test/dvc"], "--url must be s3://bucket[/prefix]"),
-    (["s3", "--url", "s3://Bad_Bucket"], "not a valid S3 bucket name"),
-    (["s3", "--url", "s3://b1b/x", "--endpoint", "127.0.0.1:5000"], "--endpoint must be http(s)://"),
-    (["s3", "--url", "s3://b1b/x", "--access-key-id", "k"], "give both --access-key-id and --secret-access-key"),
-    (["local", "s3://b1b/x"], "use `fer3d remote s3`"),
-    (["s3", "--url", "s3://b1b", "--name", "my remote"], "remote name must be"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["dagshub", "--owner", "al ice", "--repo", "fer3d"], "--owner must be letters, digits"),
+        (["dagshub", "--owner", "alice", "--repo", "fer3d/x"], "--repo must be letters, digits"),
+        (["dagshub", "--owner", "alice", "--repo", "r", "--token", "a b"], "--token must be non-empty"),
+        (["s3", "--url", "http://bucket/x"], "--url must be s3://bucket[/prefix], found 'http://bucket/x'"),
+        (["s3", "--url", "fer3d-test/dvc"], "--url must be s3://bucket[/prefix]"),
+        (["s3", "--url", "s3://Bad_Bucket"], "not a valid S3 bucket name"),
+        (["s3", "--url", "s3://b1b/x", "--endpoint", "127.0.0.1:5000"], "--endpoint must be http(s)://"),
+        (["s3", "--url", "s3://b1b/x", "--access-key-id", "k"], "give both --access-key-id and --secret-access-key"),
+        (["local", "s3://b1b/x"], "use `fer3d remote s3`"),
+        (["s3", "--url", "s3://b1b", "--name", "my remote"], "remote name must be"),
+    ],
+)
 def test_bad_input_is_a_clear_error(repo, argv, message):
     before = (repo / ".dvc" / "config").read_text()
     with pytest.raises(SystemExit) as exc:
@@ -200,8 +236,13 @@ def test_check_no_secrets_reports_leaks_without_repeating_them(repo):
 # -- dvc push / pull through a local S3 --------------------------------------------------------------
 def s3_client(endpoint):
     boto3 = pytest.importorskip("boto3")
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def cache_files(repo: Path) -> list[Path]:
@@ -248,4 +289,5 @@ def test_dvc_push_pull_round_trip_and_damaged_remote_object(moto_server, repo, m
     dvc(repo, "remote", "modify", "origin", "verify", "false")
     pulled = dvc(repo, "pull", check=False)
     assert pulled.returncode == 0 and (repo / "data" / "small.csv").read_bytes() != content, (
-        "DVC now detects damaged remote objects even with verify = false; update fer3d.remote's docstring")
+        "DVC now detects damaged remote objects even with verify = false; update fer3d.remote's docstring"
+    )

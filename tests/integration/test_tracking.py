@@ -1,5 +1,6 @@
 """fer3d.tracking against real MLflow: a local tracking server (round trip, a crash mid-run, an old
 server without MLflow 3's logged-model API), an unreachable URI, the local sqlite default, off."""
+
 from __future__ import annotations
 
 import http.client
@@ -37,8 +38,17 @@ def free_port() -> int:
 def clean_env(tmp_path, monkeypatch):
     """Each test sees a known environment, and whatever the tracker exports is undone afterwards."""
     saved = dict(os.environ)
-    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_EXPERIMENT_ID",
-                "DAGSHUB_REPO", "DAGSHUB_USER_TOKEN", "DAGSHUB_USERNAME", "FER3D_TRACKING", *tracking.HTTP_DEFAULTS):
+    for key in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_EXPERIMENT_ID",
+        "DAGSHUB_REPO",
+        "DAGSHUB_USER_TOKEN",
+        "DAGSHUB_USERNAME",
+        "FER3D_TRACKING",
+        *tracking.HTTP_DEFAULTS,
+    ):
         os.environ.pop(key, None)
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     os.environ["FER3D_ROOT"] = str(tmp_path)  # never the project's own mlflow.db
@@ -110,10 +120,9 @@ def test_round_trip_through_server(mlflow_server, tmp_path):
 
 def test_body_exception_propagates_and_marks_run_failed(mlflow_server):
     os.environ["MLFLOW_TRACKING_URI"] = mlflow_server
-    with pytest.raises(ZeroDivisionError):
-        with Tracker(experiment="fer3d-rt", run_name="boom") as tracker:
-            tracker.log_metrics({"train_loss": 1.0}, step=0)
-            1 / 0
+    with pytest.raises(ZeroDivisionError), Tracker(experiment="fer3d-rt", run_name="boom") as tracker:
+        tracker.log_metrics({"train_loss": 1.0}, step=0)
+        1 / 0
     assert tracker.status == "ok"
     assert mlflow.MlflowClient(mlflow_server).get_run(tracker.run_id).info.status == "FAILED"
 
@@ -278,8 +287,9 @@ def test_disabled_never_imports_mlflow(tmp_path):
         "print(tr.status, round(time.monotonic() - t, 3))\n"
     )
     env = {**os.environ, "FER3D_TRACKING": "off", "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     status, seconds = out.stdout.split()
     assert status == "disabled" and float(seconds) < 0.5
@@ -304,7 +314,11 @@ def test_local_default_store(tmp_path):
     client = mlflow.MlflowClient(tracker.uri)
     run = client.get_run(tracker.run_id)
     assert run.info.status == "FINISHED" and run.data.params["opt.lr"] == "0.01"
-    assert [m.step for m in sorted(client.get_metric_history(tracker.run_id, "val_acc"), key=lambda m: m.step)] == [0, 1, 2]
+    assert [m.step for m in sorted(client.get_metric_history(tracker.run_id, "val_acc"), key=lambda m: m.step)] == [
+        0,
+        1,
+        2,
+    ]
     assert run.info.artifact_uri.startswith((tmp_path.resolve() / "mlartifacts").as_uri())
     assert (tmp_path / "mlartifacts").is_dir()
     assert list((tmp_path / "mlartifacts").rglob("cnn.pt"))

@@ -1,11 +1,20 @@
 """Batch augmentation: exact identities, determinism per seed, and the statistics asked for."""
+
 import math
 
 import pytest
 import torch
 
-from fer3d.augment import (ImageAugment, LandmarkAugment, flip_images, mirror_landmarks, random_erase,
-                           rotate_scale, rotation_matrices, shift)
+from fer3d.augment import (
+    ImageAugment,
+    LandmarkAugment,
+    flip_images,
+    mirror_landmarks,
+    random_erase,
+    rotate_scale,
+    rotation_matrices,
+    shift,
+)
 
 N = 478
 
@@ -26,7 +35,7 @@ def pair_perm(n: int = N, seed: int = 0) -> torch.Tensor:
     """An involutive permutation like a mirror's: random disjoint pairs swapped, a few fixed points."""
     order = torch.randperm(n, generator=gen(seed))
     perm = torch.arange(n)
-    a, b = order[: (n - 20) // 2], order[(n - 20) // 2: n - 20]
+    a, b = order[: (n - 20) // 2], order[(n - 20) // 2 : n - 20]
     perm[a], perm[b] = b, a
     return perm
 
@@ -64,8 +73,9 @@ def test_landmark_augment_keeps_shape_and_dtype():
     assert not torch.allclose(out, x)
 
 
-@pytest.mark.parametrize("make, data", [(lambda: ImageAugment(erase=0.5), images),
-                                        (lambda: LandmarkAugment(pair_perm()), faces)])
+@pytest.mark.parametrize(
+    "make, data", [(lambda: ImageAugment(erase=0.5), images), (lambda: LandmarkAugment(pair_perm()), faces)]
+)
 def test_same_seed_same_batch_different_seed_different(make, data):
     aug, x = make(), data()
     assert torch.equal(aug(x, gen(5)), aug(x, gen(5)))
@@ -92,8 +102,11 @@ def test_random_shift_stays_within_pad():
     x = images(16)
     out = ImageAugment(flip=False, pad=2, degrees=0, scale=(1, 1))(x, gen(3))
     for o, i in zip(out, x):
-        found = any(torch.equal(o[:, 4:-4, 4:-4], i[:, 4 + dy: 44 + dy, 4 + dx: 44 + dx])
-                    for dy in range(-2, 3) for dx in range(-2, 3))
+        found = any(
+            torch.equal(o[:, 4:-4, 4:-4], i[:, 4 + dy : 44 + dy, 4 + dx : 44 + dx])
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+        )
         assert found
 
 
@@ -119,7 +132,7 @@ def test_random_erase_blanks_rectangles():
     assert zero.any(dim=(1, 2, 3)).all()
     for z in zero[:, 0]:
         rows, cols = z.any(1).nonzero().flatten(), z.any(0).nonzero().flatten()
-        assert z[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1].all()  # one full rectangle
+        assert z[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()  # one full rectangle
         assert 0.01 <= z.float().mean() <= 0.3
     assert torch.equal(random_erase(x, 0.0, gen(0)), x)
 

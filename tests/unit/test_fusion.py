@@ -1,4 +1,5 @@
 """Late fusion: the log-linear rule and its weights fitted on validation rows."""
+
 import numpy as np
 import pytest
 import torch

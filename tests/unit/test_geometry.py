@@ -1,4 +1,5 @@
 """Geometry, mesh topology and voxels on made-up faces (no FER2013 needed)."""
+
 import numpy as np
 import pytest
 
@@ -108,7 +109,7 @@ def test_voxel_indices_match_a_loop_and_densify(grid):
     rng = np.random.default_rng(6)
     pts = rng.uniform(-1.2, 1.2, size=(4, 50, 3)).astype(np.float32)
     idx = voxels.voxel_indices(pts, grid, extent=1.0)
-    assert idx.dtype == (np.uint16 if grid ** 3 <= 65536 else np.uint32)
+    assert idx.dtype == (np.uint16 if grid**3 <= 65536 else np.uint32)
     assert (idx.astype(np.int64) == loop_voxelize(pts, grid, 1.0)).all()
     dense = voxels.densify(idx, grid)
     assert dense.shape == (4, grid, grid, grid)

@@ -1,4 +1,5 @@
 """Every registered model: builds, has the right output shape, learns, and fails clearly."""
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -38,10 +39,16 @@ def _seed():
 
 
 def test_registry_has_every_model_with_family_and_input():
-    expected = {"cnn": ("2d", "image"), "resnet": ("2d", "image"), "vgg": ("2d", "image"),
-                "landmark_mlp": ("3d", "landmarks"), "landmark_cnn": ("3d", "landmarks"),
-                "distance_cnn": ("3d", "distances"), "voxel_cnn": ("3d", "voxels"),
-                "mesh_gnn": ("3d", "landmarks")}
+    expected = {
+        "cnn": ("2d", "image"),
+        "resnet": ("2d", "image"),
+        "vgg": ("2d", "image"),
+        "landmark_mlp": ("3d", "landmarks"),
+        "landmark_cnn": ("3d", "landmarks"),
+        "distance_cnn": ("3d", "distances"),
+        "voxel_cnn": ("3d", "voxels"),
+        "mesh_gnn": ("3d", "landmarks"),
+    }
     assert {n: (s.family, s.input) for n, s in MODELS.items()} == expected
 
 

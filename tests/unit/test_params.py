@@ -21,12 +21,15 @@ def test_model_config_uses_globals_unless_the_model_overrides():
     assert params.model_config(p, "resnet")["seed"] == p["seed"]
 
 
-@pytest.mark.parametrize("key,value,message", [
-    ("lr", -0.1, "lr for models.cnn must be > 0"),
-    ("lr", "fast", "lr for models.cnn must be a number"),
-    ("epochs", 2.5, "epochs for models.cnn must be an integer"),
-    ("device", "tpu", "device must be auto, cpu, cuda or cuda:N"),
-])
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("lr", -0.1, "lr for models.cnn must be > 0"),
+        ("lr", "fast", "lr for models.cnn must be a number"),
+        ("epochs", 2.5, "epochs for models.cnn must be an integer"),
+        ("device", "tpu", "device must be auto, cpu, cuda or cuda:N"),
+    ],
+)
 def test_bad_training_params_are_named(key, value, message):
     p = real_params()
     p[key] = value
@@ -35,10 +38,13 @@ def test_bad_training_params_are_named(key, value, message):
         params.model_config(p, "cnn")
 
 
-@pytest.mark.parametrize("key,value,message", [
-    ("optimizer", "adam", "optimizer for models.cnn must be adamw or sgd, found 'adam'"),
-    ("momentum", 1.5, "momentum for models.cnn must be in [0, 1), found 1.5"),
-])
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("optimizer", "adam", "optimizer for models.cnn must be adamw or sgd, found 'adam'"),
+        ("momentum", 1.5, "momentum for models.cnn must be in [0, 1), found 1.5"),
+    ],
+)
 def test_bad_optimizer_settings_are_named(key, value, message):
     p = real_params()
     p["train"][key] = value

@@ -1,4 +1,5 @@
 """The parts of predict / Grad-CAM / report that need no data and no trained model."""
+
 from __future__ import annotations
 
 import json
@@ -67,9 +68,19 @@ def test_inputs_and_read_errors(tmp_path):
 
 
 def test_table_shows_faces_nulls_and_errors():
-    files = [{"file": "a.jpg", "faces": [{"index": 0, "box": [1, 2, 3, 3], "predictions": {
-        "cnn": {"emotion": "happy", "probability": 0.81}, "landmark_mlp": None}}]},
-        {"file": "b.jpg", "error": "b.jpg: no face found", "faces": []}]
+    files = [
+        {
+            "file": "a.jpg",
+            "faces": [
+                {
+                    "index": 0,
+                    "box": [1, 2, 3, 3],
+                    "predictions": {"cnn": {"emotion": "happy", "probability": 0.81}, "landmark_mlp": None},
+                }
+            ],
+        },
+        {"file": "b.jpg", "error": "b.jpg: no face found", "faces": []},
+    ]
     text = predict.table(files, ["cnn", "landmark_mlp"])
     assert "happy 0.81" in text and "null (no mesh)" in text and "b.jpg  -  -  error: no face found" in text
 
@@ -99,9 +110,14 @@ def test_point_saliency_and_displacement():
     rng = np.random.default_rng(0)
     mean_face = rng.normal(size=(478, 3)).astype(np.float32)
     mean_face -= mean_face.mean(0)  # centred, unit RMS: as the meshes stage's mean face
-    mean_face /= np.sqrt((mean_face ** 2).sum(-1).mean())
+    mean_face /= np.sqrt((mean_face**2).sum(-1).mean())
     model = build_model("landmark_mlp").eval()
-    meta = {"name": "landmark_mlp", "input": "landmarks", "feature_stats": {"mean_face": mean_face.tolist()}, "context": {}}
+    meta = {
+        "name": "landmark_mlp",
+        "input": "landmarks",
+        "feature_stats": {"mean_face": mean_face.tolist()},
+        "context": {},
+    }
     points = 20 * mean_face[None] + rng.normal(scale=0.5, size=(2, 478, 3)).astype(np.float32) + 24
     saliency, probs = gradcam.point_saliency(model, meta, points)
     assert saliency.shape == (2, 478) and (saliency >= 0).all() and saliency.std() > 0
@@ -115,10 +131,17 @@ def test_report_from_metrics_files(tmp_path):
     m = tmp_path / "metrics"
     (m / "eval").mkdir(parents=True)
     (m / "train").mkdir()
-    (m / "comparison.md").write_text("| model | family | PrivateTest acc |\n|---|---|---|\n| cnn | 2d | 50.00% |\n\nNotes.\n")
-    per_class = {c: {"precision": 0.5, "recall": 0.25 * (i % 4), "f1": 0.3, "support": 3} for i, c in enumerate(EMOTIONS)}
-    (m / "eval" / "cnn.json").write_text(json.dumps({"family": "2d", "images_per_second": 900.0,
-                                                     "scores": {"test": {"accuracy": 0.5, "per_class": per_class}}}))
+    (m / "comparison.md").write_text(
+        "| model | family | PrivateTest acc |\n|---|---|---|\n| cnn | 2d | 50.00% |\n\nNotes.\n"
+    )
+    per_class = {
+        c: {"precision": 0.5, "recall": 0.25 * (i % 4), "f1": 0.3, "support": 3} for i, c in enumerate(EMOTIONS)
+    }
+    (m / "eval" / "cnn.json").write_text(
+        json.dumps(
+            {"family": "2d", "images_per_second": 900.0, "scores": {"test": {"accuracy": 0.5, "per_class": per_class}}}
+        )
+    )
     (m / "train" / "cnn.json").write_text(json.dumps({"family": "2d", "train_minutes": 1.5, "parameters": 1000}))
     (m / "train" / "cnn_curve.csv").write_text("epoch,train_loss,val_acc\n1,1.9,0.3\n2,1.7,0.4\n")
     (m / "summary.json").write_text(json.dumps({"protocol": "p", "best_2d": "cnn", "best_3d": None, "seconds": 3.0}))

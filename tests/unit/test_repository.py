@@ -1,5 +1,6 @@
 """The repository itself: no FER2013 data or anything made from it in git, no secrets in the
 committed DVC config, and every stage script listed as a dependency of its stage."""
+
 import subprocess
 
 import yaml
@@ -14,9 +15,12 @@ def tracked_files() -> list[str]:
 
 
 def test_git_tracks_no_data_models_or_renders():
-    offending = [f for f in tracked_files()
-                 if f.lower().endswith(DATA_SUFFIXES)
-                 or (f.startswith(("data/", "models/", "reports/")) and not f.endswith(".gitignore"))]
+    offending = [
+        f
+        for f in tracked_files()
+        if f.lower().endswith(DATA_SUFFIXES)
+        or (f.startswith(("data/", "models/", "reports/")) and not f.endswith(".gitignore"))
+    ]
     assert offending == []
 
 

@@ -1,0 +1,1 @@
+"""The `fer3d` command: predict, gradcam, viewer, remote."""

@@ -1,0 +1,415 @@
+"""The `fer3d` command.
+
+Adding a subcommand: write `add_<name>(subparsers)`, which creates its parser and sets
+`func=<function taking the parsed args>` with `set_defaults`, and list it in COMMANDS at the bottom.
+Import heavy modules (torch, mlflow, dvc) inside the command function so `fer3d --help` stays fast.
+A command reports a user mistake by raising one of USER_ERRORS: main prints `fer3d <cmd>: error:
+<message>` and exits 1 (FER3D_DEBUG=1 shows the traceback instead). Commands return an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+
+from fer3d import __version__
+
+# Exceptions whose message is the whole story (ParamError, RemoteSetupError, ... are ValueErrors).
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+
+# -- remote ---------------------------------------------------------------------------------------
+def add_remote(subparsers) -> None:
+    remote = subparsers.add_parser(
+        "remote",
+        help="configure the DVC remote (DagsHub, S3-compatible, local folder)",
+        description="Configure the DVC remote. Public settings go to .dvc/config (committed), "
+        "credentials only to .dvc/config.local (git-ignored). Remotes verify downloads.",
+    )
+    kinds = remote.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--name", default="origin", help="remote name (default: origin)")
+        p.add_argument("--default", action="store_true", help="make it the default remote (core.remote)")
+        p.add_argument(
+            "--no-verify",
+            dest="verify",
+            action="store_false",
+            help="do not re-hash downloads (DVC's default; a damaged remote object is then checked out)",
+        )
+        p.add_argument(
+            "--repo-root", default=None, help="the DVC repository (default: the one holding the current directory)"
+        )
+
+    p = kinds.add_parser("dagshub", help="DagsHub's S3 gateway + the MLflow settings to export")
+    p.add_argument("--owner", required=True, help="DagsHub user or organisation owning the repository")
+    p.add_argument("--repo", required=True, help="DagsHub repository name")
+    p.add_argument(
+        "--token",
+        default=None,
+        help="DagsHub token (default: $DAGSHUB_USER_TOKEN, else the one saved by `dagshub login`)",
+    )
+    p.add_argument("--user", default=None, help="DagsHub username for MLflow (default: the owner)")
+    p.add_argument("--show-token", action="store_true", help="print the token itself in the MLflow settings")
+    common(p)
+    p.set_defaults(func=cmd_remote_dagshub)
+
+    p = kinds.add_parser("s3", help="any S3-compatible endpoint (AWS, MinIO, moto, ...)")
+    p.add_argument("--url", required=True, help="s3://bucket[/prefix]")
+    p.add_argument("--endpoint", default=None, help="http(s)://host[:port] (default: AWS)")
+    p.add_argument(
+        "--access-key-id", default=None, help="stored in .dvc/config.local (default: AWS_ACCESS_KEY_ID at push time)"
+    )
+    p.add_argument("--secret-access-key", default=None, help="stored in .dvc/config.local")
+    common(p)
+    p.set_defaults(func=cmd_remote_s3)
+
+    p = kinds.add_parser("local", help="a folder on this machine or a mounted share")
+    p.add_argument("path", metavar="PATH", help="the folder (relative: from the current directory)")
+    common(p)
+    p.set_defaults(func=cmd_remote_local)
+
+
+def _root(args):
+    from fer3d.remote import find_dvc_root
+
+    return find_dvc_root(args.repo_root)
+
+
+def _report(root, setup, secrets: Sequence[str] = ()) -> None:
+    from fer3d.remote import check_no_secrets
+
+    print(
+        f"DVC remote {setup.name!r}: {setup.url}"
+        + (f" via {setup.options['endpointurl']}" if "endpointurl" in setup.options else "")
+        + f" (in {root / '.dvc' / 'config'}{', default' if setup.default else ''})"
+    )
+    if setup.local_keys:
+        print(f"credentials ({', '.join(setup.local_keys)}): only in {root / '.dvc' / 'config.local'} (git-ignored)")
+    for hint in setup.hints:
+        print(f"note: {hint}")
+    try:
+        findings = check_no_secrets(root, secrets)
+    except ValueError:  # not a git repository: nothing can be committed by mistake
+        findings = []
+    for finding in findings:
+        print(f"warning: {finding}", file=sys.stderr)
+
+
+def cmd_remote_dagshub(args) -> int:
+    from fer3d.remote import configure_dagshub, dagshub_mlflow_env, resolve_dagshub_token
+
+    root = _root(args)
+    token = resolve_dagshub_token(args.token)
+    setup = configure_dagshub(
+        root, args.owner, args.repo, token=token, name=args.name, default=args.default, verify=args.verify
+    )
+    _report(root, setup, [token] if token else [])
+    env = dagshub_mlflow_env(args.owner, args.repo, token if args.show_token else None, user=args.user)
+    print(f"MLflow settings to export (or DAGSHUB_REPO={args.owner}/{args.repo} with DAGSHUB_USER_TOKEN):")
+    for key, value in env.items():
+        shown = value if key == "MLFLOW_TRACKING_PASSWORD" and not args.show_token else shlex.quote(value)
+        print(f"  export {key}={shown}")
+    if token and not args.show_token and not os.environ.get("DAGSHUB_USER_TOKEN"):
+        print("  (export DAGSHUB_USER_TOKEN=<your token> first, or rerun with --show-token)")
+    return 0
+
+
+def cmd_remote_s3(args) -> int:
+    from fer3d.remote import configure_s3
+
+    root = _root(args)
+    setup = configure_s3(
+        root,
+        args.url,
+        endpoint=args.endpoint,
+        access_key_id=args.access_key_id,
+        secret_access_key=args.secret_access_key,
+        name=args.name,
+        default=args.default,
+        verify=args.verify,
+    )
+    _report(root, setup, [s for s in (args.access_key_id, args.secret_access_key) if s])
+    return 0
+
+
+def cmd_remote_local(args) -> int:
+    from fer3d.remote import configure_local
+
+    root = _root(args)
+    setup = configure_local(root, args.path, name=args.name, default=args.default, verify=args.verify)
+    _report(root, setup)
+    return 0
+
+
+# -- predict --------------------------------------------------------------------------------------
+def add_predict(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict",
+        help="predict emotions on photos (any size, one or more faces) or 48x48 face crops",
+        description="Find faces (MediaPipe face detection), frame them like FER2013, cut 48x48 gray crops and "
+        "score them with the trained models; 3D models use the crop's FaceMesh landmarks. "
+        "Prints a table and writes JSON. Exit code 1 only when no file gave any result or a "
+        "requested model file is missing.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and/or folders of images")
+    p.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated model names (and/or `fusion`); default: every models/<name>.pt, "
+        "plus the fusion metrics/summary.json names",
+    )
+    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
+    p.add_argument(
+        "--summary", default=None, help="evaluate's summary.json (default: <models-dir>/../metrics/summary.json)"
+    )
+    p.add_argument("--out", default="predictions.json", help="JSON output (default: predictions.json; '-' for none)")
+    p.add_argument(
+        "--crops", action="store_true", help="inputs are face crops already: no detection (48x48 images always are)"
+    )
+    p.add_argument(
+        "--align",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="rotate each face so its eyes are level before cropping (default: on; on FER2013 faces "
+        "it changes nothing for upright heads and keeps the accuracy of heads tilted up to 35 "
+        "degrees, which drops 5 points without it: bench/predict_check.py)",
+    )
+    p.add_argument(
+        "--no-tta",
+        dest="tta",
+        action="store_false",
+        default=None,
+        help="no flip averaging (default: as the evaluate stage, the model's train.tta_flip)",
+    )
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    import time
+
+    from fer3d import predict
+    from fer3d.io import save_json
+
+    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    started = time.perf_counter()
+    predictor = predict.load_predictor(args.models_dir, names, args.summary, args.tta)
+    finder = None if args.crops else predict.FaceFinder()
+    loaded = time.perf_counter() - started
+    errors = lambda entry: entry.get("error") and print(f"fer3d predict: {entry['error']}", file=sys.stderr)
+    try:
+        run = predict.predict_files(
+            args.inputs, predictor, crops=args.crops, align=args.align, finder=finder, on_file=errors
+        )
+    finally:
+        predictor.close()
+        if finder is not None:
+            finder.close()
+    if not run.files:
+        raise FileNotFoundError(
+            f"no image files in {', '.join(args.inputs)} (looked for {', '.join(predict.IMAGE_SUFFIXES)})"
+        )
+    print(predict.table(run.files, predictor.names))
+    if args.out != "-":
+        save_json(args.out, predict.result_json(run, predictor, args.crops, args.align))
+        print(f"predictions: {args.out}")
+    if run.faces:
+        print(
+            f"{run.faces} face(s) in {sum(1 for f in run.files if f['faces'])} file(s): "
+            f"{run.seconds_per_face:.3f} s per face (loading models and detectors: {loaded:.1f} s)"
+        )
+    failed = sum(1 for f in run.files if f.get("error"))
+    if failed:
+        print(f"{failed} of {len(run.files)} file(s) gave no result (see the messages above)", file=sys.stderr)
+    return 0 if run.faces else 1
+
+
+# -- gradcam --------------------------------------------------------------------------------------
+def add_gradcam(subparsers) -> None:
+    p = subparsers.add_parser(
+        "gradcam",
+        help="Grad-CAM of 2D models on photos or face crops: where the evidence for a class lies",
+        description="Find the faces (or take 48x48 crops), and write for each face and model a PNG of the crop with "
+        "the Grad-CAM heat map (last conv layer) of the chosen class, plus one grid of all of them.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and/or folders")
+    p.add_argument("--model", default="cnn", help="2D model name(s), comma-separated (default: cnn)")
+    p.add_argument(
+        "--class",
+        dest="target",
+        default=None,
+        help="class to explain: angry, disgust, fear, happy, sad, surprise, neutral (default: the predicted one)",
+    )
+    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
+    p.add_argument("--out", default="gradcam", help="output folder (default: gradcam/)")
+    p.add_argument("--crops", action="store_true", help="inputs are face crops already (48x48 images always are)")
+    p.add_argument(
+        "--align",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="level the eyes before cropping (default: on)",
+    )
+    p.set_defaults(func=cmd_gradcam)
+
+
+def cmd_gradcam(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from fer3d import gradcam, predict
+    from fer3d.artifacts import load_model
+
+    target = gradcam.class_index(args.target)
+    models = {name: load_model(Path(args.models_dir) / f"{name}.pt") for name in args.model.split(",") if name}
+    out = Path(args.out)
+    crops, captions, cams = [], [], {name: [] for name in models}
+    finder = None if args.crops else predict.FaceFinder()
+    try:
+        for path in predict.list_inputs(args.inputs):
+            try:
+                faces, _ = predict.faces_in(path, finder, args.crops, args.align)
+            except predict.InputError as e:
+                print(f"fer3d gradcam: {e}", file=sys.stderr)
+                continue
+            for i, face in enumerate(faces):
+                stem = path.stem + (f"_face{i}" if len(faces) > 1 else "")
+                for name, (model, meta) in models.items():
+                    cam = gradcam.cams_for_images(model, meta, face.crop[None], target)[0]
+                    written = gradcam.save_overlay(out / f"{stem}_{name}.png", face.crop, cam, name, note=path.name)
+                    cams[name].append(cam)
+                    print(f"{written}: {name} {gradcam.EMOTIONS[cam.class_index]} {cam.probability:.2f}")
+                crops.append(face.crop)
+                captions.append(stem)
+    finally:
+        if finder is not None:
+            finder.close()
+    if not crops:
+        print("fer3d gradcam: no face in any input", file=sys.stderr)
+        return 1
+    grid = gradcam.save_grid(out / "grid.png", np.stack(crops), cams, captions)
+    print(f"{grid}: {len(crops)} face(s) x {len(models)} model(s)")
+    return 0
+
+
+# -- viewer ---------------------------------------------------------------------------------------
+def add_viewer(subparsers) -> None:
+    p = subparsers.add_parser(
+        "viewer",
+        help="the 3D face mesh of a photo as an offline HTML viewer (and PNG)",
+        description="Find the face(s) (or take a 48x48 crop), get MediaPipe's 478 landmarks as the pipeline does and "
+        "write a self-contained, rotatable HTML view (no CDN) and optionally a PNG, coloured by the "
+        "displacement from the neutral mean training face or by what a 3D landmark model attends to "
+        "(gradient saliency of its predicted class).",
+    )
+    p.add_argument("image", metavar="IMAGE", help="a photo or a face crop")
+    p.add_argument("--out", default="face.html", help="HTML output (default: face.html)")
+    p.add_argument("--png", default=None, help="also write a PNG render here")
+    p.add_argument(
+        "--color",
+        choices=("displacement", "attention"),
+        default="displacement",
+        help="per-point colour (default: displacement)",
+    )
+    p.add_argument(
+        "--model",
+        default="landmark_mlp",
+        help="3D model with input 'landmarks' for --color attention "
+        "(landmark_mlp, landmark_cnn, mesh_gnn; default: landmark_mlp)",
+    )
+    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
+    p.add_argument("--crops", action="store_true", help="the image is a face crop already (48x48 images always are)")
+    p.add_argument(
+        "--align",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="level the eyes before cropping (default: on)",
+    )
+    p.set_defaults(func=cmd_viewer)
+
+
+def cmd_viewer(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from fer3d import EMOTIONS, gradcam, predict, viewer
+
+    models_dir = Path(args.models_dir)
+    project = models_dir.resolve().parent
+    path = Path(args.image)
+    found = predict.face_meshes(path, project, args.crops, args.align)  # InputError: unreadable, no face
+    meshes = [(i, face, pts) for i, (face, pts) in enumerate(found) if pts is not None]
+    for i, (face, pts) in enumerate(found):
+        if pts is None:
+            print(f"fer3d viewer: {path} face {i} (box {face.box}): {predict.NO_MESH}", file=sys.stderr)
+    if not meshes:
+        raise ValueError(f"{path}: no face mesh found on any of its {len(found)} face(s)")
+    points = np.stack([pts for _, _, pts in meshes])
+    model = meta = None
+    if args.color == "attention" or not (project / "data" / "mesh_topology.npz").exists():
+        from fer3d.artifacts import load_model
+
+        model_path = models_dir / f"{args.model}.pt"
+        if args.color == "attention" or model_path.exists():
+            model, meta = load_model(model_path)
+    triangles, mean_face = predict.mesh_topology(project, meta["feature_stats"] if meta else None)
+    if args.color == "attention":
+        values, probs = gradcam.point_saliency(model, meta, points)
+        captions = [
+            f"{path.name} face {i}: {args.model} says {EMOTIONS[p.argmax()]} {p.max():.2f}"
+            for (i, _, _), p in zip(meshes, probs)
+        ]
+        label = f"gradient saliency of {args.model} (predicted class)"
+    else:
+        if mean_face is None:
+            raise FileNotFoundError(
+                f"{project / 'data' / 'mesh_topology.npz'} (the mean face) is missing and so is "
+                f"{models_dir / (args.model + '.pt')}; run `dvc pull` or `dvc repro` first"
+            )
+        values = gradcam.displacement(points, mean_face)
+        captions = [f"{path.name} face {i}" for i, _, _ in meshes]
+        label = "distance from the mean face"
+    faces = [(pts, v, c) for pts, v, c in zip(points, values, captions)]
+    written = [viewer.mesh_html(args.out, faces, triangles, title=f"fer3d: {path.name}", value_label=label)]
+    if args.png:
+        written.append(
+            viewer.mesh_png(args.png, faces, triangles, images=[face.crop for _, face, _ in meshes], value_label=label)
+        )
+    print(f"{len(meshes)} face mesh(es) of {path}: " + ", ".join(map(str, written)))
+    return 0
+
+
+# -- wiring ---------------------------------------------------------------------------------------
+COMMANDS: list[Callable] = [add_remote, add_predict, add_gradcam, add_viewer]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fer3d", description="FER2013: 2D image vs 3D face-mesh emotion models")
+    parser.add_argument("--version", action="version", version=f"fer3d {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as e:
+        if os.environ.get("FER3D_DEBUG"):
+            raise
+        where = " ".join(str(part) for part in (args.command, getattr(args, "kind", None)) if part)
+        raise SystemExit(f"fer3d {where}: error: {e}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

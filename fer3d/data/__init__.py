@@ -1,0 +1,1 @@
+"""download: reading and verifying FER2013 from any source."""

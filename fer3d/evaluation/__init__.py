@@ -1,0 +1,1 @@
+"""evaluate: the honest protocol (subsets, scores)."""

@@ -1,0 +1,1 @@
+"""landmarks, meshes, voxelize: 3D faces from MediaPipe FaceMesh and what is built from them."""

@@ -1,0 +1,125 @@
+"""One trained model file → probabilities: `Classifier.from_file(path)`.
+
+Everything the model needs comes from the file (fer3d.models.model_file): how to build its input
+from a 48x48 crop or from the crop's FaceMesh points, the test-time flip, the class names, and the
+training class prior it answers with for a face that has no mesh. The evaluate stage, `fer3d
+predict`, Grad-CAM and the later service/export use this and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..face3d.landmarks import Attempt
+from ..models import inputs
+from ..models.model_file import build_from_payload, read_model_file
+
+# the batch the evaluate stage has always scored with: the same batches give the same floats
+DEFAULT_BATCH_SIZE = 512
+
+
+@dataclass
+class MeshSettings:
+    """How FaceMesh found the points a 3D model was trained on (the landmarks stage's params)."""
+
+    attempts: tuple[Attempt, ...]
+    min_detection_confidence: float
+
+    @classmethod
+    def from_payload(cls, value: dict) -> MeshSettings:
+        attempts = tuple(
+            Attempt.from_param(a, f"model file landmarks.attempts[{i}]") for i, a in enumerate(value["attempts"])
+        )
+        return cls(attempts, float(value["min_detection_confidence"]))
+
+
+class Classifier:
+    """A model and everything it needs to turn faces into (N, C) float32 probabilities."""
+
+    def __init__(
+        self,
+        payload: dict[str, Any],
+        device: str | torch.device = "cpu",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        tta_flip: bool | None = None,
+        source: str = "",
+    ):
+        self.name: str = payload["name"]
+        self.family: str = payload["family"]
+        self.kind: str = payload["input"]
+        self.classes: list[str] = list(payload["classes"])
+        self.stats: dict = payload["input_stats"]
+        self.prior = np.asarray(payload["prior"], np.float32)
+        self.tta_flip = bool(payload["tta_flip"]) if tta_flip is None else bool(tta_flip)
+        self.training: dict = payload.get("training") or {}
+        self.mesh_settings = MeshSettings.from_payload(payload["landmarks"]) if payload.get("landmarks") else None
+        self.device = torch.device(device)
+        self.batch_size = int(batch_size)
+        self.source = source
+        self.model = build_from_payload(payload, self.device)
+        edges = self.stats.get("edges", payload["context"].get("edges"))
+        self.edges = None if edges is None else np.asarray(edges)
+        if self.kind == "distances" and self.edges is None:
+            raise ValueError(f"{source or self.name}: a distances model file must keep the mesh edges")
+        self.mirror = inputs.mirror_function(self.kind, self.stats, self.edges)
+        if len(self.prior) != len(self.classes):
+            raise ValueError(
+                f"{source or self.name}: prior has {len(self.prior)} classes, the model {len(self.classes)}"
+            )
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        tta_flip: bool | None = None,
+    ) -> Classifier:
+        """tta_flip None: as the model was trained and evaluated."""
+        return cls(read_model_file(path), device, batch_size, tta_flip, source=str(path))
+
+    @property
+    def needs_mesh(self) -> bool:
+        return self.kind != "image"
+
+    def __repr__(self) -> str:
+        return f"Classifier({self.name!r}, {self.family}, input={self.kind}, tta_flip={self.tta_flip})"
+
+    def encode(self, crops: np.ndarray | None = None, points: np.ndarray | None = None) -> torch.Tensor:
+        """The model-input batch of 48x48 uint8 crops (2D) or crop-frame points (3D)."""
+        if self.needs_mesh and points is None:
+            raise ValueError(f"{self.name}: a {self.kind} model needs the faces' FaceMesh points")
+        if not self.needs_mesh and crops is None:
+            raise ValueError(f"{self.name}: an image model needs the 48x48 crops")
+        return inputs.model_input(self.kind, self.stats, self.edges, crops=crops, points=points)
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> np.ndarray:
+        """Probabilities of one model-input batch, flip-averaged when tta_flip."""
+        self.model.eval()
+        mirror = self.mirror if self.tta_flip else None
+        return inputs.tta_proba(self.model, x.to(self.device), mirror, self.device).cpu().numpy()
+
+    def predict_proba(
+        self, crops: np.ndarray | None = None, points: np.ndarray | None = None, has_mesh: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(N, C) float32, `batch_size` faces at a time. 3D models: rows whose `has_mesh` is False
+        (FaceMesh found no face) get the training class prior; their points are not looked at."""
+        if not self.needs_mesh:
+            crops = np.asarray(crops)
+            return self._batched(len(crops), lambda s: self.encode(crops=crops[s]))
+        points = np.asarray(points)
+        has_mesh = np.ones(len(points), bool) if has_mesh is None else np.asarray(has_mesh, bool)
+        out = np.repeat(self.prior[None], len(points), axis=0)
+        if has_mesh.any():
+            meshed = points[has_mesh]
+            out[has_mesh] = self._batched(len(meshed), lambda s: self.encode(points=meshed[s]))
+        return out
+
+    def _batched(self, n: int, encode) -> np.ndarray:
+        parts = [self.forward(encode(slice(i, i + self.batch_size))) for i in range(0, n, self.batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.classes)), np.float32)

@@ -1,0 +1,140 @@
+"""A set of Classifiers and Fusion rows scored together on the same faces: `Predictor.from_dir`
+loads a folder of model files (and its fusion.json) that needs nothing else of the project."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..models.registry import MODELS
+from .classifier import DEFAULT_BATCH_SIZE, Classifier, MeshSettings
+from .fusion import Fusion, load_fusions
+
+FUSION_FILE = "fusion.json"
+
+
+@dataclass
+class Scores:
+    """Probabilities (N, C) per model and fusion row, and which faces had a FaceMesh mesh."""
+
+    probas: dict[str, np.ndarray]
+    has_mesh: np.ndarray | None  # None when no 3D model was asked
+    points: np.ndarray | None = None  # (N, 478, 3) crop-frame points, where meshes were looked for
+
+
+class Predictor:
+    def __init__(self, classifiers: dict[str, Classifier], fusions: dict[str, Fusion] | None = None):
+        self.classifiers = classifiers
+        self.fusions = fusions or {}
+        classes = {tuple(c.classes) for c in classifiers.values()}
+        if len(classes) > 1:
+            raise ValueError(f"the models disagree on their classes: {sorted(classes)}")
+        self.classes = list(next(iter(classes))) if classes else []
+        for f in self.fusions.values():
+            missing = [m for m in f.members if m not in classifiers]
+            if missing:
+                raise ValueError(f"fusion {f.name!r} needs the models {missing}, which are not loaded")
+        self._mesh = None
+
+    @classmethod
+    def from_dir(
+        cls,
+        models_dir: str | Path,
+        names: Sequence[str] | None = None,
+        device: str = "cpu",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        tta_flip: bool | None = None,
+    ) -> Predictor:
+        """names None: every model file in `models_dir` and every fusion row of its fusion.json whose
+        members are there. Named fusion rows bring their members along. A named model or fusion
+        that is missing is an error naming the path."""
+        models_dir = Path(models_dir)
+        fusion_path = models_dir / FUSION_FILE
+        available = [n for n in MODELS if (models_dir / f"{n}.pt").exists()]
+        fusions: dict[str, Fusion] = {}
+        if names is None:
+            if not available:
+                raise FileNotFoundError(
+                    f"{models_dir}: no trained model files (<name>.pt); run `dvc pull` or `dvc repro` first"
+                )
+            wanted = available
+            if fusion_path.exists():
+                fusions = {n: f for n, f in load_fusions(fusion_path).items() if set(f.members) <= set(available)}
+        else:
+            wanted = [n for n in names if n in MODELS]
+            unknown = [n for n in names if n not in MODELS]
+            if unknown:
+                rows = load_fusions(fusion_path)
+                bad = [n for n in unknown if n not in rows]
+                if bad:
+                    raise ValueError(
+                        f"unknown model or fusion {bad}; models: {sorted(MODELS)}, fusions in "
+                        f"{fusion_path}: {sorted(rows)}"
+                    )
+                fusions = {n: rows[n] for n in unknown}
+            wanted += [m for f in fusions.values() for m in f.members if m not in wanted]
+        classifiers = {n: Classifier.from_file(models_dir / f"{n}.pt", device, batch_size, tta_flip) for n in wanted}
+        return cls(classifiers, fusions)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.classifiers) + list(self.fusions)
+
+    @property
+    def needs_mesh(self) -> bool:
+        return any(c.needs_mesh for c in self.classifiers.values())
+
+    @property
+    def mesh_settings(self) -> MeshSettings | None:
+        """The FaceMesh settings of the 3D models (they were trained on the same landmarks)."""
+        settings = {c.name: c.mesh_settings for c in self.classifiers.values() if c.needs_mesh}
+        distinct = {(s.attempts, s.min_detection_confidence) for s in settings.values()}
+        if len(distinct) > 1:
+            raise ValueError(
+                f"the 3D models were trained on landmarks found with different FaceMesh settings: {settings}"
+            )
+        return next(iter(settings.values())) if settings else None
+
+    def find_meshes(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(points (N,478,3) float32, has_mesh (N,)) of 48x48 crops, found as the landmarks stage finds
+        them and rounded as it stores them (float16), so a 3D model gets the inputs it was evaluated on."""
+        from ..config import NUM_POINTS
+        from ..face3d.landmarks import Detector
+
+        settings = self.mesh_settings
+        if self._mesh is None:
+            self._mesh = Detector(settings.min_detection_confidence)
+        points = np.zeros((len(crops), NUM_POINTS, 3), np.float32)
+        has_mesh = np.zeros(len(crops), bool)
+        for i, crop in enumerate(crops):
+            found, _ = self._mesh.crop_landmarks(np.asarray(crop, np.uint8), settings.attempts)
+            if found is not None:
+                points[i], has_mesh[i] = found.astype(np.float16).astype(np.float32), True
+        return points, has_mesh
+
+    def predict_proba(
+        self, crops: np.ndarray, points: np.ndarray | None = None, has_mesh: np.ndarray | None = None
+    ) -> Scores:
+        """Every model and fusion row on 48x48 uint8 crops (N,48,48). The 3D models take `points`
+        and `has_mesh` when given (the evaluate stage passes the stored landmarks), else FaceMesh
+        finds them on the crops."""
+        crops = np.asarray(crops, np.uint8)
+        if self.needs_mesh and points is None:
+            points, has_mesh = self.find_meshes(crops)
+        elif self.needs_mesh and has_mesh is None:
+            has_mesh = np.ones(len(crops), bool)
+        probas = {
+            name: c.predict_proba(crops=crops, points=points, has_mesh=has_mesh) for name, c in self.classifiers.items()
+        }
+        mesh_mask = has_mesh if has_mesh is not None else np.zeros(len(crops), bool)
+        for name, f in self.fusions.items():
+            probas[name] = f.combine(probas, mesh_mask)
+        return Scores(probas, has_mesh, points)
+
+    def close(self) -> None:
+        if self._mesh is not None:
+            self._mesh.close()
+            self._mesh = None

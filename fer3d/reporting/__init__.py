@@ -1,0 +1,1 @@
+"""report: figures, Grad-CAM sheets and the one-page report, from metrics files."""

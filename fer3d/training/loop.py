@@ -1,0 +1,253 @@
+"""The one training loop for every model: AdamW (or SGD with Nesterov momentum) with a one-cycle
+schedule, label smoothing, batch augmentation, validation-only model selection with early
+stopping, a resumable checkpoint each epoch, mixed precision on GPU, fixed seeds.
+
+`fit` = set up (`Run`) → per epoch `train_one_epoch`, `validate`, `TrainState.record`, checkpoint."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import TRAIN, VAL
+from ..device import resolve_device
+from ..models.inputs import autocast, tta_proba
+from . import checkpoint as ckpt
+from .features import FeatureSet
+
+OPTIMIZERS = ("adamw", "sgd")
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    # deterministic kernels: the same params and seed give the same metrics on the same machine
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def make_optimizer(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    """AdamW, or SGD with Nesterov momentum (`optimizer: sgd`, `momentum`), at the peak `lr`."""
+    name = str(cfg.get("optimizer", "adamw"))
+    lr, decay = float(cfg["lr"]), float(cfg["weight_decay"])
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=decay)
+    if name == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=lr, momentum=float(cfg.get("momentum", 0.9)), nesterov=True, weight_decay=decay
+        )
+    raise ValueError(f"{cfg.get('name')}: optimizer must be one of {OPTIMIZERS}, found {name!r}")
+
+
+@torch.no_grad()
+def predict_proba(
+    model: torch.nn.Module,
+    features: FeatureSet,
+    index: np.ndarray,
+    device: torch.device,
+    batch_size: int = 512,
+    tta_flip: bool = True,
+) -> np.ndarray:
+    """Class probabilities (len(index), C) of stored rows `index`; with tta_flip, averaged with the
+    mirrored input's (the same per-batch step as fer3d.inference.Classifier)."""
+    model.eval()
+    out = []
+    for start in range(0, len(index), batch_size):
+        x = features.batch(index[start : start + batch_size], device)
+        out.append(tta_proba(model, x, features.mirror if tta_flip else None, device).cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+@dataclass
+class TrainState:
+    """Everything about a run that a checkpoint must restore besides the torch objects."""
+
+    epoch: int = 0
+    best_val_acc: float = -1.0
+    best_epoch: int = 0
+    best_state: dict | None = None
+    history: list[dict] = field(default_factory=list)
+    bad_epochs: int = 0
+
+    def record(self, row: dict, val_acc: float, model: torch.nn.Module) -> None:
+        """Add an epoch's row; keep the weights when validation accuracy (unrounded) improved."""
+        self.history.append(row)
+        if val_acc > self.best_val_acc:
+            self.best_val_acc, self.best_epoch, self.bad_epochs = val_acc, row["epoch"], 0
+            self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+        self.epoch = row["epoch"]
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_val_acc: float
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped_early: bool = False
+    resumed_from_epoch: int = 0
+
+
+@dataclass
+class Run:
+    """The torch objects of one training run, built in the order that fixes the random streams."""
+
+    model: torch.nn.Module
+    features: FeatureSet
+    cfg: dict[str, Any]
+    device: torch.device
+    train_index: np.ndarray
+    val_index: np.ndarray
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.OneCycleLR
+    generator: torch.Generator
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, len(self.train_index) // int(self.cfg["batch_size"]))  # no ragged last batch (BatchNorm)
+
+    @classmethod
+    def start(cls, model: torch.nn.Module, features: FeatureSet, cfg: dict[str, Any]) -> Run:
+        seed_everything(int(cfg["seed"]))
+        device = resolve_device(str(cfg["device"]))
+        model.to(device)
+        if features.kind == "image":
+            model.to(memory_format=torch.channels_last)
+        train_index, val_index = features.indices(TRAIN), features.indices(VAL)
+        if len(train_index) == 0 or len(val_index) == 0:
+            raise ValueError(
+                f"{cfg['name']}: no usable rows in the training ({len(train_index)}) or validation "
+                f"({len(val_index)}) split"
+            )
+        steps = max(1, len(train_index) // int(cfg["batch_size"]))
+        optimizer = make_optimizer(model, cfg)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=float(cfg["lr"]), total_steps=int(cfg["epochs"]) * steps, pct_start=float(cfg["warmup"])
+        )
+        generator = torch.Generator().manual_seed(int(cfg["seed"]))
+        return cls(model, features, cfg, device, train_index, val_index, optimizer, schedule, generator)
+
+
+def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
+    """One pass over the training rows in a seeded order; the epoch's loss, accuracy and speed."""
+    from tqdm import tqdm
+
+    model, features, cfg, device = run.model, run.features, run.cfg, run.device
+    model.train()
+    start = time.perf_counter()
+    batch_size, labels = int(cfg["batch_size"]), torch.from_numpy(features.label)
+    order = torch.from_numpy(run.train_index)[torch.randperm(len(run.train_index), generator=run.generator)]
+    loss_sum, correct, seen = 0.0, 0, 0
+    bar = tqdm(
+        range(run.steps_per_epoch),
+        desc=f"{cfg['name']} {epoch}/{cfg['epochs']}",
+        disable=not progress,
+        leave=False,
+        mininterval=5,
+    )
+    for step in bar:
+        idx = order[step * batch_size : (step + 1) * batch_size]
+        x = features.augment(features.batch(idx, device), run.generator)
+        if features.kind == "image":
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = labels[idx].to(device)
+        with autocast(device):
+            logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=float(cfg["label_smoothing"]))
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.schedule.step()
+        loss_sum += loss.item() * len(idx)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(idx)
+    seconds = time.perf_counter() - start
+    return {
+        "train_loss": round(loss_sum / seen, 5),
+        "train_acc": round(correct / seen, 5),
+        "train_samples_per_second": round(seen / seconds, 1),
+    }
+
+
+def validate(run: Run) -> tuple[float, float]:
+    """(accuracy, log-loss) on the validation split, flip-averaged as evaluation scores."""
+    proba = predict_proba(
+        run.model, run.features, run.val_index, run.device, tta_flip=bool(run.cfg.get("tta_flip", True))
+    )
+    y = run.features.label[run.val_index]
+    accuracy = float((proba.argmax(1) == y).mean())
+    log_loss = float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-7, 1)).mean())
+    return accuracy, log_loss
+
+
+def fit(
+    model: torch.nn.Module,
+    features: FeatureSet,
+    cfg: dict[str, Any],
+    checkpoint: Path,
+    tracker=None,
+    progress: bool = True,
+    fingerprint: str = "",
+) -> TrainResult:
+    """Train on the training split, select the epoch with the best validation accuracy, and leave
+    those weights in `model`. `checkpoint` is written each epoch and resumed from when it was made
+    with the same config and the same `fingerprint` (of the input data and the training code)."""
+    run = Run.start(model, features, cfg)
+    state = TrainState()
+    key = ckpt.key(cfg, fingerprint)
+    resumed = ckpt.resume(checkpoint, key, run, state)
+    start = time.perf_counter()
+    stopped_early = False
+    for epoch in range(state.epoch + 1, int(cfg["epochs"]) + 1):
+        epoch_start = time.perf_counter()
+        trained = train_one_epoch(run, epoch, progress)
+        val_acc, val_loss = validate(run)
+        row = {
+            "epoch": epoch,
+            "train_loss": trained["train_loss"],
+            "train_acc": trained["train_acc"],
+            "val_loss": round(val_loss, 5),
+            "val_acc": round(val_acc, 5),
+            "lr": run.schedule.get_last_lr()[0],
+            "seconds": round(time.perf_counter() - epoch_start, 2),
+            "train_samples_per_second": trained["train_samples_per_second"],
+        }
+        state.record(row, val_acc, model)
+        _log_epoch(cfg, row, state, tracker)
+        ckpt.save(checkpoint, key, run, state)
+        patience = int(cfg["patience"])
+        if patience and state.bad_epochs >= patience:
+            stopped_early = True
+            break
+    model.load_state_dict(state.best_state)
+    seconds = time.perf_counter() - start + sum(r["seconds"] for r in state.history[:resumed])
+    return TrainResult(
+        best_epoch=state.best_epoch,
+        best_val_acc=state.best_val_acc,
+        history=state.history,
+        seconds=seconds,
+        stopped_early=stopped_early,
+        resumed_from_epoch=resumed,
+    )
+
+
+def _log_epoch(cfg: dict, row: dict, state: TrainState, tracker) -> None:
+    # one line per epoch even without progress bars, so `dvc repro` logs show the curve
+    print(
+        f"{cfg['name']} epoch {row['epoch']}/{cfg['epochs']}: train loss {row['train_loss']:.3f} "
+        f"acc {row['train_acc']:.3f} | val acc {row['val_acc']:.4f} (best {state.best_val_acc:.4f} @ "
+        f"{state.best_epoch}) | {row['seconds']:.0f} s",
+        flush=True,
+    )
+    if tracker is not None:
+        tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])

@@ -1,0 +1,374 @@
+"""MLflow tracking that can never cost a training result.
+
+DVC outputs (models/*.pt, metrics/*.json) are the record of a run; MLflow is a convenient mirror of
+them. So every MLflow call goes through one guard: the first exception (server down, timeout, auth,
+an old server without an endpoint) prints one warning, switches the tracker to "failed" and turns
+all later calls into no-ops. Training never waits long on a dead server: unless the user set them,
+MLflow's HTTP retries and timeout are lowered (see HTTP_DEFAULTS).
+
+Where runs go:
+  FER3D_TRACKING=off           nowhere; mlflow is not even imported
+  MLFLOW_TRACKING_URI          that server/store (MLFLOW_TRACKING_USERNAME/PASSWORD from env)
+  DAGSHUB_REPO=owner/repo      https://dagshub.com/owner/repo.mlflow; with DAGSHUB_USER_TOKEN set the
+                               token becomes MLFLOW_TRACKING_PASSWORD (username: DAGSHUB_USERNAME or owner)
+  otherwise                    sqlite:///<root>/mlflow.db, artifacts in <root>/mlartifacts
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..config import DAGSHUB_HOST, workspace_root
+
+# MLflow's own defaults (7 retries with exponential backoff, 120 s timeout) stall a training run for
+# minutes per call when the server is gone. These apply unless the variable is already set.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+}
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_OFF, _ON = ("off", "0", "false", "no"), ("on", "1", "true", "yes", "")
+MAX_PARAM_CHARS = 500  # the limit of MLflow 2.x servers (DagsHub runs one); newer ones allow more
+
+
+class TrackingConfigError(ValueError):
+    """A tracking environment variable has a value we cannot use."""
+
+
+def tracking_enabled() -> bool:
+    value = os.environ.get("FER3D_TRACKING", "on").strip().lower()
+    if value in _OFF:
+        return False
+    if value in _ON:
+        return True
+    raise TrackingConfigError(f"FER3D_TRACKING must be 'on' or 'off', found {value!r}")
+
+
+def dagshub_tracking_uri(owner_repo: str) -> str:
+    owner, _, repo = owner_repo.partition("/")
+    if not (_NAME.match(owner) and _NAME.match(repo)):
+        raise TrackingConfigError(f"DAGSHUB_REPO must be 'owner/repo' (letters, digits, _ . -), found {owner_repo!r}")
+    return f"{DAGSHUB_HOST}/{owner}/{repo}.mlflow"
+
+
+def resolve_tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI, else the DagsHub URI from DAGSHUB_REPO, else the project's sqlite store.
+    For DagsHub, exports MLFLOW_TRACKING_USERNAME/PASSWORD when DAGSHUB_USER_TOKEN is available."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    if os.environ.get("DAGSHUB_REPO"):
+        uri = dagshub_tracking_uri(os.environ["DAGSHUB_REPO"].strip())
+        token = os.environ.get("DAGSHUB_USER_TOKEN")
+        if token:
+            owner = os.environ["DAGSHUB_REPO"].strip().split("/")[0]
+            os.environ.setdefault("MLFLOW_TRACKING_USERNAME", os.environ.get("DAGSHUB_USERNAME") or owner)
+            os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", token)
+        return uri
+    return local_tracking_uri()
+
+
+def local_tracking_uri(root: str | Path | None = None) -> str:
+    """The workspace's own store, also for a queued experiment running in DVC's temporary copy."""
+    return f"sqlite:///{workspace_root(root) / 'mlflow.db'}"
+
+
+SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DAGSHUB_USER_TOKEN", "AWS_SECRET_ACCESS_KEY")
+
+
+def redact(text: str) -> str:
+    """`text` (a URI, an error message) without any user:password@ part or known secret value."""
+    text = re.sub(r"(?<=//)[^/@\s]+@", "***@", str(text))
+    for name in SECRET_ENV:
+        secret = os.environ.get(name)
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _key(name: Any) -> str:
+    """MLflow keys allow letters, digits, _ - . space : /; anything else becomes _."""
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", str(name))[:250]
+
+
+def _one_line(error: BaseException, limit: int = 300) -> str:
+    """The error on one line, its root cause first (MLflow buries it at the end of a long message)."""
+    text = redact(" ".join(str(error).split())) or type(error).__name__
+    text = f"{type(error).__name__}: {text}" if type(error).__name__ not in text else text
+    cause = re.search(r"\[Errno -?\d+\][^'\")(]*|Read timed out|error code \d+ != \d+", text)
+    if cause:
+        text = f"{cause.group(0).strip()}; {text}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def _quiet_retries() -> Iterator[None]:
+    """urllib3 logs a warning per retry; the tracker prints its own single warning instead."""
+    log = logging.getLogger("urllib3.connectionpool")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _fluent_target(uri: str, experiment_id: str) -> Iterator[None]:
+    """mlflow.<flavor>.log_model reads the process-wide tracking URI and puts MLflow 3's logged model
+    in the process-wide experiment (else "Default"). Set both for the call only, then restore the
+    global URI and the MLFLOW_TRACKING_URI / MLFLOW_EXPERIMENT_ID variables (set_tracking_uri sets one)."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    old_global = getattr(utils, "_tracking_uri", None)
+    old_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")}
+    mlflow.set_tracking_uri(uri)
+    os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_id
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(old_global)
+        for key, value in old_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class Tracker:
+    """One MLflow run around one training; see the module docstring. `status` is "ok", "disabled"
+    or "failed: <reason>"."""
+
+    def __init__(
+        self,
+        experiment: str = "fer3d",
+        run_name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        uri: str | None = None,
+    ):
+        self.experiment = experiment
+        self.run_name = run_name
+        self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        self.enabled = tracking_enabled()
+        self.uri = (uri or resolve_tracking_uri()) if self.enabled else None
+        self.status = "ok" if self.enabled else "disabled"
+        self.run_id: str | None = None
+        self.experiment_id: str | None = None
+        self._client = None
+        self._params: dict[str, str] = {}
+        self._warned_keys: set[str] = set()
+
+    # -- the guard --------------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self.status == "ok" and self.run_id is not None
+
+    def _guard(self, what: str, fn, *args, **kwargs) -> Any:
+        if self.status != "ok":
+            return None
+        try:
+            with _quiet_retries():
+                return fn(*args, **kwargs)
+        except Exception as e:
+            self._fail(what, e)
+            return None
+
+    def _fail(self, what: str, error: BaseException) -> None:
+        reason = f"{what}: {_one_line(error)}"
+        self.status = f"failed: {reason}"
+        print(
+            f"tracking: MLflow at {redact(self.uri or '?')} failed ({reason}); "
+            f"training continues, DVC outputs are unaffected",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _warn(self, key: str, message: str) -> None:
+        if key not in self._warned_keys:
+            self._warned_keys.add(key)
+            print(f"tracking: {redact(message)}", file=sys.stderr, flush=True)
+
+    def _require_run(self) -> None:
+        if self.status == "ok" and self.run_id is None:
+            raise RuntimeError("Tracker: use it as a context manager (`with Tracker(...) as tracker:`) before logging")
+
+    # -- run lifecycle ----------------------------------------------------------------------------
+    def __enter__(self) -> Tracker:
+        if self.enabled:
+            for name, value in HTTP_DEFAULTS.items():
+                os.environ.setdefault(name, value)
+            self._guard("start run", self._start)
+        return self
+
+    def _start(self) -> None:
+        import mlflow
+        from mlflow.tracking.context.registry import resolve_tags
+
+        client = mlflow.MlflowClient(tracking_uri=self.uri)
+        experiment = client.get_experiment_by_name(self.experiment)
+        if experiment is not None:
+            experiment_id = experiment.experiment_id
+        else:
+            location = None
+            if self.uri == local_tracking_uri():
+                location = (workspace_root() / "mlartifacts").as_uri()
+            try:
+                experiment_id = client.create_experiment(self.experiment, artifact_location=location)
+            except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel stage
+                experiment = client.get_experiment_by_name(self.experiment)
+                if experiment is None:
+                    raise
+                experiment_id = experiment.experiment_id
+        tags = resolve_tags(self.tags)  # user, source file, git commit, then ours
+        run = client.create_run(experiment_id, run_name=self.run_name, tags=tags)
+        self._client, self.experiment_id, self.run_id = client, experiment_id, run.info.run_id
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.active:
+            status = "FINISHED" if exc_type is None else ("KILLED" if exc_type is KeyboardInterrupt else "FAILED")
+            self._guard("end run", self._client.set_terminated, self.run_id, status)
+        return False  # never swallow the body's exception
+
+    # -- logging ----------------------------------------------------------------------------------
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Nested dicts are flattened with dots. A key logged again with the same value is skipped;
+        with a different value it is skipped with a warning (MLflow refuses to change params)."""
+        self._require_run()
+        if not self.active:
+            return
+        from mlflow.entities import Param
+
+        fresh = []
+        for key, value in flatten(params).items():
+            key, text = _key(key), str(value)
+            if len(text) > MAX_PARAM_CHARS:
+                text = text[: MAX_PARAM_CHARS - 3] + "..."
+            if key in self._params:
+                if self._params[key] != text:
+                    self._warn(
+                        f"param:{key}",
+                        f"param {key!r} already logged as {self._params[key]!r}; "
+                        f"MLflow cannot change it to {text!r}, keeping the first value",
+                    )
+                continue
+            self._params[key] = text
+            fresh.append(Param(key, text))
+        for i in range(0, len(fresh), 100):  # log_batch takes at most 100 params
+            self._guard("log params", self._client.log_batch, self.run_id, params=fresh[i : i + 100])
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Numbers (python, numpy or 0-d torch tensors); anything else is skipped with a warning."""
+        self._require_run()
+        if not self.active:
+            return
+        from mlflow.entities import Metric
+
+        now, entries = int(time.time() * 1000), []
+        for key, value in flatten(metrics).items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                self._warn(f"metric:{key}", f"metric {key!r} is not a number ({value!r}); not logged")
+                continue
+            entries.append(Metric(_key(key), number, now, int(step or 0)))
+        for i in range(0, len(entries), 1000):
+            self._guard("log metrics", self._client.log_batch, self.run_id, metrics=entries[i : i + 1000])
+
+    def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
+        """A file, or a directory's contents, as run artifacts. A missing path is a warning."""
+        self._require_run()
+        if not self.active:
+            return
+        path = Path(path)
+        if not path.exists():
+            self._warn(f"artifact:{path}", f"artifact {path} not found; not logged")
+            return
+        log = self._client.log_artifacts if path.is_dir() else self._client.log_artifact
+        self._guard(f"log artifact {path}", log, self.run_id, str(path), artifact_path)
+
+    def log_model(self, module, name: str = "model", **mlflow_kwargs: Any) -> None:
+        """A CPU copy of a torch module via mlflow.pytorch.log_model (pickled, pinned requirements,
+        no requirement inference, no input example). Servers without MLflow 3's logged-model API
+        (MLflow 2.x, e.g. DagsHub's) refuse that; then the saved model folder is logged as run
+        artifacts under `name`, which mlflow.pytorch.load_model("runs:/<run>/<name>") loads too."""
+        self._require_run()
+        if not self.active:
+            return
+        model = self._guard("copy model to CPU", _cpu_copy, module)
+        if model is None:
+            return
+        kwargs = {"pip_requirements": _pip_requirements(), "serialization_format": "pickle", **mlflow_kwargs}
+        try:
+            import mlflow.pytorch
+
+            with _quiet_retries(), _fluent_target(self.uri, self.experiment_id):
+                mlflow.pytorch.log_model(model, name=name, run_id=self.run_id, **kwargs)
+            return
+        except Exception as first:
+            self._guard(
+                f"log model ({_one_line(first, 150)}; then as artifacts)",
+                self._log_model_as_artifacts,
+                model,
+                name,
+                kwargs,
+            )
+            if self.status == "ok":
+                self._warn(
+                    "model-fallback",
+                    f"mlflow.pytorch.log_model failed ({_one_line(first, 150)}); "
+                    f"the model was logged as run artifacts under {name!r} instead",
+                )
+
+    def _log_model_as_artifacts(self, model, name: str, kwargs: dict) -> None:
+        import mlflow.pytorch
+
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("registered_model_name", "await_registration_for")}
+        with tempfile.TemporaryDirectory(prefix="fer3d-model-") as tmp:
+            mlflow.pytorch.save_model(model, os.path.join(tmp, name), **kwargs)
+            self._client.log_artifacts(self.run_id, os.path.join(tmp, name), name)
+
+
+def _cpu_copy(module):
+    module = getattr(module, "_orig_mod", module)  # torch.compile wrapper
+    module = (
+        getattr(module, "module", module)
+        if type(module).__name__ in ("DataParallel", "DistributedDataParallel")
+        else module
+    )
+    return copy.deepcopy(module).to("cpu").eval()
+
+
+def _pip_requirements() -> list[str]:
+    from importlib import metadata
+
+    reqs = []
+    for dist in ("torch", "cloudpickle", "numpy"):
+        try:
+            reqs.append(f"{dist}=={metadata.version(dist).split('+')[0]}")
+        except metadata.PackageNotFoundError:
+            reqs.append(dist)
+    return reqs
