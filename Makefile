@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install repro test test-fast bench clean-venv
+.PHONY: install repro test test-fast lint format bench clean-venv
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,15 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
+
+# the same checks as CI and pre-commit (ruff's settings are in pyproject.toml)
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: install
 	$(PY) bench/data_stages.py

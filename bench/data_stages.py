@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer3d import geometry, voxels
+from fer3d.face3d import geometry, voxels
 from fer3d.io import load_npz
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,12 +67,9 @@ def main() -> None:
     print(f"| landmarks images/s ({lmj['workers']} workers) | {lmj['images_per_second']} |")
     print(f"| faces found | {lmj['all']['found']:,}/{lmj['all']['images']:,} = {100 * lmj['detection_rate']:.2f}% |")
     print(f"| reference per-point loop, per face | {loop_per_face * 1e3:.3f} ms |")
-    print(
-        f"| vectorised voxelize incl. Procrustes, per face | {ours_per_face * 1e3:.4f} ms ({loop_per_face / ours_per_face:.0f}x faster) |"
-    )
-    print(
-        f"| vectorised voxelize, centre+scale only, per face | {ours_noalign * 1e3:.4f} ms ({loop_per_face / ours_noalign:.0f}x faster) |"
-    )
+    for what, seconds in (("incl. Procrustes", ours_per_face), ("centre+scale only", ours_noalign)):
+        speedup = loop_per_face / seconds
+        print(f"| vectorised voxelize, {what}, per face | {seconds * 1e3:.4f} ms ({speedup:.0f}x faster) |")
     print(f"| voxel storage per face: reference dense float64 vs indices | {24**3 * 8:,} B vs {idx[0].nbytes} B |")
     total = 0
     for rel in OUTPUTS:

@@ -4,13 +4,15 @@
                                  [--grid 24] [--set cnn.width=24 ...]
 
 Training throughput = forward + backward + AdamW step on random data of the model's input
-shape (channels_last for 2D nets); inference = forward under torch.inference_mode in eval mode. Each is batch / median step time.
+shape (channels_last for 2D nets); inference = forward under torch.inference_mode in eval mode.
+Each is batch / median step time.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import statistics
 import sys
 import time
@@ -114,10 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     for item in args.set:
         key, _, value = item.partition("=")
         model, _, option = key.partition(".")
-        try:
+        with contextlib.suppress(ValueError, SyntaxError):
             value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            pass
         overrides.setdefault(model, {})[option] = value
 
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, grid {args.grid}\n")

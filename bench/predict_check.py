@@ -7,8 +7,8 @@ Each PrivateTest image is made into a "photo": upscaled 4x (bicubic) and set on 
 as large (edges replicated), once upright and once rotated by a random angle in ±degrees. Predict
 then finds the face, frames it like FER2013 and cuts a 48x48 crop, with and without eye alignment.
 Printed: how the boxes sit on the original crops (upright photos), face detection rate, mean
-absolute pixel difference of the re-cut crop from the original, and each model's accuracy on the original crops (= the evaluate stage's
-number on these images) vs on the re-cut crops.
+absolute pixel difference of the re-cut crop from the original, and each model's accuracy on the
+original crops (= the evaluate stage's number on these images) vs on the re-cut crops.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fer3d import predict
+from fer3d.app import faces as predict
+from fer3d.inference import Predictor
 from fer3d.io import load_npz
 
 UPSCALE, CANVAS = 4, 2
@@ -64,22 +65,23 @@ def framing(faces: list[predict.Face | None]) -> str:
         return "no faces"
     dx, dy, size = (boxes[:, 0] - pad) / side, (boxes[:, 1] - pad) / side, boxes[:, 2] / side
     q1, q3 = np.percentile(size, [25, 75])
-    return f"framing vs FER2013: offset x {np.median(dx):+.3f}, y {np.median(dy):+.3f}, size {np.median(size):.3f} (IQR {q1:.2f}-{q3:.2f})"
+    offset = f"offset x {np.median(dx):+.3f}, y {np.median(dy):+.3f}"
+    return f"framing vs FER2013: {offset}, size {np.median(size):.3f} (IQR {q1:.2f}-{q3:.2f})"
 
 
 def accuracy(
-    predictor: predict.Predictor, crops: list[np.ndarray | None], originals: np.ndarray, labels: np.ndarray
+    predictor: Predictor, crops: list[np.ndarray | None], originals: np.ndarray, labels: np.ndarray
 ) -> dict[str, tuple[float, float]]:
     """Per model: (accuracy on the original crops, on the re-cut crops), both over the images
     whose face was found."""
     found = [i for i, c in enumerate(crops) if c is not None]
     out = {}
-    for name, m in predictor.models.items():
+    for name, m in predictor.classifiers.items():
         if not found:
             out[name] = (float("nan"), float("nan"))
             continue
-        recut_pred = m.proba(images=np.stack([crops[i] for i in found])).argmax(1)
-        original_pred = m.proba(images=originals[found]).argmax(1)
+        recut_pred = m.predict_proba(crops=np.stack([crops[i] for i in found])).argmax(1)
+        original_pred = m.predict_proba(crops=originals[found]).argmax(1)
         out[name] = (float((original_pred == labels[found]).mean()), float((recut_pred == labels[found]).mean()))
     return out
 
@@ -97,10 +99,10 @@ def main() -> None:
     rows = test[:: max(1, len(test) // args.n)][: args.n]
     images, labels = fer["images"][rows], fer["label"][rows].astype(int)
     angles = np.random.default_rng(0).uniform(-args.degrees, args.degrees, len(rows))
-    predictor = predict.load_predictor(args.models_dir, args.models.split(","))
+    predictor = Predictor.from_dir(args.models_dir, args.models.split(","))
     finder = predict.FaceFinder()
     start = time.perf_counter()
-    print(f"{len(rows)} PrivateTest images; models {', '.join(predictor.models)}")
+    print(f"{len(rows)} PrivateTest images; models {', '.join(predictor.classifiers)}")
     print("accuracy on the faces found: original 48x48 crop (= evaluate) -> crop predict cuts from the photo")
     for rotated in (False, True):
         photos = [make_photo(img, a if rotated else 0.0) for img, a in zip(images, angles)]
@@ -111,7 +113,8 @@ def main() -> None:
             if not rotated and not align:
                 print(framing(faces))
             diff = np.mean([np.abs(c.astype(int) - o).mean() for c, o in zip(crops, images) if c is not None])
-            what = f"{'rotated ±' + str(args.degrees) + '°' if rotated else 'upright'} photo, align {'on ' if align else 'off'}"
+            pose = f"rotated ±{args.degrees}°" if rotated else "upright"
+            what = f"{pose} photo, align {'on ' if align else 'off'}"
             print(
                 f"{what}: faces {np.mean(found):.1%}, |crop - original| {diff:4.1f} gray levels, "
                 + _fmt(accuracy(predictor, crops, images, labels))

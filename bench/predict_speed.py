@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fer3d import predict
+from fer3d.app import faces as face_io
+from fer3d.app import predict
+from fer3d.inference import Predictor
 
 
 def sample_photo() -> Path:
@@ -53,29 +55,29 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     photo = Path(args.image) if args.image else sample_photo()
     start = time.perf_counter()
-    predictor = predict.load_predictor(args.models_dir, args.models.split(",") if args.models else None)
-    finder = predict.FaceFinder()
-    print(f"loading {len(predictor.models)} models and the detectors: {time.perf_counter() - start:.2f} s")
+    predictor = Predictor.from_dir(args.models_dir, args.models.split(",") if args.models else None)
+    finder = face_io.FaceFinder()
+    print(f"loading {len(predictor.classifiers)} models and the detectors: {time.perf_counter() - start:.2f} s")
     faces = len(predict.predict_files([photo], predictor, finder=finder).files[0]["faces"])
     if not faces:
         sys.exit(f"{photo}: no face found; pass --image with a photo of a face")
     end_to_end = timed(lambda: predict.predict_files([photo], predictor, finder=finder), args.repeat) / faces
 
-    image = predict.read_image(photo)
+    image = face_io.read_image(photo)
     detections = finder.find(image)
-    crop = predict.crop_face(image, detections[0], align=True).crop
-    points = predictor.landmarks(crop)
+    crop = face_io.crop_face(image, detections[0], align=True).crop
+    points, has_mesh = predictor.find_meshes(crop[None])
     steps = {
-        "read image": timed(lambda: predict.read_image(photo), args.repeat) / faces,
+        "read image": timed(lambda: face_io.read_image(photo), args.repeat) / faces,
         "face detection (2 models)": timed(lambda: finder.find(image), args.repeat) / faces,
-        "frame + align + crop 48x48": timed(lambda: predict.crop_face(image, detections[0], True), args.repeat),
-        "FaceMesh landmarks": timed(lambda: predictor.landmarks(crop), args.repeat),
+        "frame + align + crop 48x48": timed(lambda: face_io.crop_face(image, detections[0], True), args.repeat),
+        "FaceMesh landmarks": timed(lambda: predictor.find_meshes(crop[None]), args.repeat),
     }
-    for name, m in predictor.models.items():
-        if m.kind == "image":
-            steps[f"model {name}"] = timed(lambda m=m: m.proba(images=crop[None]), args.repeat)
-        elif points is not None:
-            steps[f"model {name}"] = timed(lambda m=m: m.proba(points=points[None]), args.repeat)
+    for name, m in predictor.classifiers.items():
+        if not m.needs_mesh:
+            steps[f"model {name}"] = timed(lambda m=m: m.predict_proba(crops=crop[None]), args.repeat)
+        elif has_mesh[0]:
+            steps[f"model {name}"] = timed(lambda m=m: m.predict_proba(points=points), args.repeat)
     predictor.close()
     finder.close()
     width = max(map(len, steps))

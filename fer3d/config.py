@@ -72,6 +72,7 @@ class Paths:
         self.eval_metrics = r / "metrics" / "eval"
         self.confusion = r / "metrics" / "confusion"
         self.summary = r / "metrics" / "summary.json"
+        self.probabilities = r / "metrics" / "probabilities.npz"  # per image, DVC-cached (made from FER2013)
         self.comparison = r / "metrics" / "comparison.md"
         self.reports = r / "reports"
         self.mesh_samples = r / "reports" / "meshes"

@@ -1,6 +1,7 @@
 """evaluate: every model (through its model file alone) and every fusion row on the same images →
 metrics/eval/<name>.json, metrics/summary.json, metrics/confusion/<name>.csv (for `dvc plots`),
-metrics/comparison.md, and models/fusion.json (the fusion weights fitted on PublicTest).
+metrics/comparison.md, models/fusion.json (the fusion weights fitted on PublicTest) and
+metrics/probabilities.npz (every PublicTest/PrivateTest image's probabilities, for error analysis).
 
 The fusion is fitted here rather than in a stage of its own: its weights need every model's
 PublicTest probabilities, which this stage computes anyway; a separate stage would score the eight
@@ -20,7 +21,7 @@ from fer3d.device import resolve_device
 from fer3d.evaluation import protocol
 from fer3d.inference import Classifier, Fusion
 from fer3d.inference.fusion import fit_weights, save_fusions
-from fer3d.io import load_npz, save_json, save_text
+from fer3d.io import load_npz, save_json, save_npz, save_text
 
 
 def main() -> None:
@@ -47,6 +48,9 @@ def main() -> None:
             "weights": [round(w, 4) for w in f.weights],
         }
     save_fusions(paths.fusion, fusions, EMOTIONS)
+    scored = np.flatnonzero(split >= VAL)
+    per_image = {n: p[scored] for n, p in probas.items()}
+    save_npz(paths.probabilities, rows=scored, has_mesh=found[scored], **per_image)
     write_metrics(paths, results, probas, label, sets, time.perf_counter() - start)
     print(protocol.comparison_markdown(results, sets.sizes()))
 

@@ -28,7 +28,7 @@ def fer_full():
     """The whole verified FER2013 (read once per test session, ~5 s)."""
     if not FER_CSV.exists():
         pytest.skip(NO_DATA_REASON)
-    from fer3d import data
+    from fer3d.data import fer2013 as data
 
     return data.read_source(FER_CSV)
 
@@ -36,7 +36,7 @@ def fer_full():
 @pytest.fixture(scope="session")
 def fer_small(fer_full):
     """A stratified real subset: about 40 rows of each split, every class present."""
-    from fer3d import data
+    from fer3d.data import fer2013 as data
 
     return data.stratified_subset(fer_full, 40, seed=0)
 
@@ -96,7 +96,7 @@ SMALL_PIPELINE = {
     "device": "cpu",
     "landmarks.workers": 2,
     "meshes.samples": 2,
-    "evaluate.gradcam_samples": 2,
+    "report.gradcam_samples": 2,
 }
 
 

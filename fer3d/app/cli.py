@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from fer3d import __version__
 
@@ -74,13 +75,13 @@ def add_remote(subparsers) -> None:
 
 
 def _root(args):
-    from fer3d.remote import find_dvc_root
+    from fer3d.app.remote import find_dvc_root
 
     return find_dvc_root(args.repo_root)
 
 
 def _report(root, setup, secrets: Sequence[str] = ()) -> None:
-    from fer3d.remote import check_no_secrets
+    from fer3d.app.remote import check_no_secrets
 
     print(
         f"DVC remote {setup.name!r}: {setup.url}"
@@ -100,7 +101,7 @@ def _report(root, setup, secrets: Sequence[str] = ()) -> None:
 
 
 def cmd_remote_dagshub(args) -> int:
-    from fer3d.remote import configure_dagshub, dagshub_mlflow_env, resolve_dagshub_token
+    from fer3d.app.remote import configure_dagshub, dagshub_mlflow_env, resolve_dagshub_token
 
     root = _root(args)
     token = resolve_dagshub_token(args.token)
@@ -119,7 +120,7 @@ def cmd_remote_dagshub(args) -> int:
 
 
 def cmd_remote_s3(args) -> int:
-    from fer3d.remote import configure_s3
+    from fer3d.app.remote import configure_s3
 
     root = _root(args)
     setup = configure_s3(
@@ -137,7 +138,7 @@ def cmd_remote_s3(args) -> int:
 
 
 def cmd_remote_local(args) -> int:
-    from fer3d.remote import configure_local
+    from fer3d.app.remote import configure_local
 
     root = _root(args)
     setup = configure_local(root, args.path, name=args.name, default=args.default, verify=args.verify)
@@ -151,21 +152,18 @@ def add_predict(subparsers) -> None:
         "predict",
         help="predict emotions on photos (any size, one or more faces) or 48x48 face crops",
         description="Find faces (MediaPipe face detection), frame them like FER2013, cut 48x48 gray crops and "
-        "score them with the trained models; 3D models use the crop's FaceMesh landmarks. "
-        "Prints a table and writes JSON. Exit code 1 only when no file gave any result or a "
-        "requested model file is missing.",
+        "score them with the model files in --models-dir (and the fusion rows of its fusion.json); 3D models "
+        "use the crop's FaceMesh landmarks, found as the model file says. Prints a table and writes JSON. "
+        "Exit code 1 only when no file gave any result or a requested model file is missing.",
     )
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and/or folders of images")
     p.add_argument(
         "--models",
         default=None,
-        help="comma-separated model names (and/or `fusion`); default: every models/<name>.pt, "
-        "plus the fusion metrics/summary.json names",
+        help="comma-separated model and/or fusion names (fusion, fusion_2d, fusion_3d); default: every "
+        "<name>.pt in --models-dir and every fusion row of its fusion.json",
     )
-    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
-    p.add_argument(
-        "--summary", default=None, help="evaluate's summary.json (default: <models-dir>/../metrics/summary.json)"
-    )
+    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files and fusion.json (default: models)")
     p.add_argument("--out", default="predictions.json", help="JSON output (default: predictions.json; '-' for none)")
     p.add_argument(
         "--crops", action="store_true", help="inputs are face crops already: no detection (48x48 images always are)"
@@ -183,35 +181,41 @@ def add_predict(subparsers) -> None:
         dest="tta",
         action="store_false",
         default=None,
-        help="no flip averaging (default: as the evaluate stage, the model's train.tta_flip)",
+        help="no flip averaging (default: as the model was evaluated, from its file)",
     )
+    p.add_argument("--batch-size", type=int, default=64, help="faces scored together (default: 64)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args) -> int:
     import time
 
-    from fer3d import predict
+    from fer3d.app import predict
+    from fer3d.app.faces import IMAGE_SUFFIXES, FaceFinder
+    from fer3d.inference import Predictor
     from fer3d.io import save_json
 
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, found {args.batch_size}")
+    if args.out != "-" and Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a folder; give a file name for the JSON")
     names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
     started = time.perf_counter()
-    predictor = predict.load_predictor(args.models_dir, names, args.summary, args.tta)
-    finder = None if args.crops else predict.FaceFinder()
+    predictor = Predictor.from_dir(args.models_dir, names, device=args.device, tta_flip=args.tta)
+    finder = None if args.crops else FaceFinder()
     loaded = time.perf_counter() - started
     errors = lambda entry: entry.get("error") and print(f"fer3d predict: {entry['error']}", file=sys.stderr)
     try:
         run = predict.predict_files(
-            args.inputs, predictor, crops=args.crops, align=args.align, finder=finder, on_file=errors
+            args.inputs, predictor, args.crops, args.align, finder, on_file=errors, batch_size=args.batch_size
         )
     finally:
         predictor.close()
         if finder is not None:
             finder.close()
     if not run.files:
-        raise FileNotFoundError(
-            f"no image files in {', '.join(args.inputs)} (looked for {', '.join(predict.IMAGE_SUFFIXES)})"
-        )
+        raise FileNotFoundError(f"no image files in {', '.join(args.inputs)} (looked for {', '.join(IMAGE_SUFFIXES)})")
     print(predict.table(run.files, predictor.names))
     if args.out != "-":
         save_json(args.out, predict.result_json(run, predictor, args.crops, args.align))
@@ -256,32 +260,31 @@ def add_gradcam(subparsers) -> None:
 
 
 def cmd_gradcam(args) -> int:
-    from pathlib import Path
-
     import numpy as np
 
-    from fer3d import gradcam, predict
-    from fer3d.artifacts import load_model
+    from fer3d.app.faces import FaceFinder, InputError, faces_in, list_inputs
+    from fer3d.inference import Classifier
+    from fer3d.reporting import gradcam
 
     target = gradcam.class_index(args.target)
-    models = {name: load_model(Path(args.models_dir) / f"{name}.pt") for name in args.model.split(",") if name}
+    models = {n: Classifier.from_file(Path(args.models_dir) / f"{n}.pt") for n in args.model.split(",") if n}
     out = Path(args.out)
     crops, captions, cams = [], [], {name: [] for name in models}
-    finder = None if args.crops else predict.FaceFinder()
+    finder = None if args.crops else FaceFinder()
     try:
-        for path in predict.list_inputs(args.inputs):
+        for path in list_inputs(args.inputs):
             try:
-                faces, _ = predict.faces_in(path, finder, args.crops, args.align)
-            except predict.InputError as e:
+                faces, _ = faces_in(path, finder, args.crops, args.align)
+            except InputError as e:
                 print(f"fer3d gradcam: {e}", file=sys.stderr)
                 continue
             for i, face in enumerate(faces):
                 stem = path.stem + (f"_face{i}" if len(faces) > 1 else "")
-                for name, (model, meta) in models.items():
-                    cam = gradcam.cams_for_images(model, meta, face.crop[None], target)[0]
+                for name, classifier in models.items():
+                    cam = gradcam.cams_for_images(classifier, face.crop[None], target)[0]
                     written = gradcam.save_overlay(out / f"{stem}_{name}.png", face.crop, cam, name, note=path.name)
                     cams[name].append(cam)
-                    print(f"{written}: {name} {gradcam.EMOTIONS[cam.class_index]} {cam.probability:.2f}")
+                    print(f"{written}: {name} {classifier.classes[cam.class_index]} {cam.probability:.2f}")
                 crops.append(face.crop)
                 captions.append(stem)
     finally:
@@ -317,8 +320,8 @@ def add_viewer(subparsers) -> None:
     p.add_argument(
         "--model",
         default="landmark_mlp",
-        help="3D model with input 'landmarks' for --color attention "
-        "(landmark_mlp, landmark_cnn, mesh_gnn; default: landmark_mlp)",
+        help="3D model file whose FaceMesh settings and mean face are used; with --color attention it must take "
+        "landmarks (landmark_mlp, landmark_cnn, mesh_gnn; default: landmark_mlp)",
     )
     p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
     p.add_argument("--crops", action="store_true", help="the image is a face crop already (48x48 images always are)")
@@ -332,53 +335,42 @@ def add_viewer(subparsers) -> None:
 
 
 def cmd_viewer(args) -> int:
-    from pathlib import Path
-
     import numpy as np
 
-    from fer3d import EMOTIONS, gradcam, predict, viewer
+    from fer3d.app import mesh_view
+    from fer3d.face3d import viewer
+    from fer3d.inference import Classifier
+    from fer3d.reporting import gradcam
 
-    models_dir = Path(args.models_dir)
-    project = models_dir.resolve().parent
     path = Path(args.image)
-    found = predict.face_meshes(path, project, args.crops, args.align)  # InputError: unreadable, no face
+    classifier = Classifier.from_file(Path(args.models_dir) / f"{args.model}.pt")
+    if classifier.mesh_settings is None:
+        raise ValueError(f"--model {args.model} is a 2D model; the viewer needs a 3D one (its FaceMesh settings)")
+    found = mesh_view.face_meshes(path, classifier.mesh_settings, args.crops, args.align)
     meshes = [(i, face, pts) for i, (face, pts) in enumerate(found) if pts is not None]
     for i, (face, pts) in enumerate(found):
         if pts is None:
-            print(f"fer3d viewer: {path} face {i} (box {face.box}): {predict.NO_MESH}", file=sys.stderr)
+            print(f"fer3d viewer: {path} face {i} (box {face.box}): no FaceMesh mesh on its crop", file=sys.stderr)
     if not meshes:
         raise ValueError(f"{path}: no face mesh found on any of its {len(found)} face(s)")
     points = np.stack([pts for _, _, pts in meshes])
-    model = meta = None
-    if args.color == "attention" or not (project / "data" / "mesh_topology.npz").exists():
-        from fer3d.artifacts import load_model
-
-        model_path = models_dir / f"{args.model}.pt"
-        if args.color == "attention" or model_path.exists():
-            model, meta = load_model(model_path)
-    triangles, mean_face = predict.mesh_topology(project, meta["feature_stats"] if meta else None)
     if args.color == "attention":
-        values, probs = gradcam.point_saliency(model, meta, points)
+        values, probs = gradcam.point_saliency(classifier, points)
         captions = [
-            f"{path.name} face {i}: {args.model} says {EMOTIONS[p.argmax()]} {p.max():.2f}"
+            f"{path.name} face {i}: {args.model} says {classifier.classes[p.argmax()]} {p.max():.2f}"
             for (i, _, _), p in zip(meshes, probs)
         ]
         label = f"gradient saliency of {args.model} (predicted class)"
     else:
-        if mean_face is None:
-            raise FileNotFoundError(
-                f"{project / 'data' / 'mesh_topology.npz'} (the mean face) is missing and so is "
-                f"{models_dir / (args.model + '.pt')}; run `dvc pull` or `dvc repro` first"
-            )
-        values = gradcam.displacement(points, mean_face)
+        values = gradcam.displacement(points, np.asarray(classifier.stats["mean_face"], np.float32))
         captions = [f"{path.name} face {i}" for i, _, _ in meshes]
-        label = "distance from the mean face"
-    faces = [(pts, v, c) for pts, v, c in zip(points, values, captions)]
+        label = "distance from the mean training face"
+    faces = list(zip(points, values, captions))
+    triangles = mesh_view.triangles()
     written = [viewer.mesh_html(args.out, faces, triangles, title=f"fer3d: {path.name}", value_label=label)]
     if args.png:
-        written.append(
-            viewer.mesh_png(args.png, faces, triangles, images=[face.crop for _, face, _ in meshes], value_label=label)
-        )
+        images = [face.crop for _, face, _ in meshes]
+        written.append(viewer.mesh_png(args.png, faces, triangles, images=images, value_label=label))
     print(f"{len(meshes)} face mesh(es) of {path}: " + ", ".join(map(str, written)))
     return 0
 

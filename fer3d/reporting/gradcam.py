@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import EMOTIONS
+from ..config import EMOTIONS, TEST
 from ..inference.classifier import Classifier
 from .plots import _pyplot
 from .plots import _save as save_figure
@@ -160,7 +160,7 @@ def save_grid(
     return _save(fig, path)
 
 
-def sample_rows(label: np.ndarray, split: np.ndarray, n: int, test_split: int = 2) -> np.ndarray:
+def sample_rows(label: np.ndarray, split: np.ndarray, n: int, test_split: int = TEST) -> np.ndarray:
     """n PrivateTest rows, deterministic: the first of each class in file order, then the second
     of each class, ... (one per class where possible)."""
     per_class = [np.flatnonzero((split == test_split) & (label == c)) for c in range(len(EMOTIONS))]

@@ -172,7 +172,7 @@ def _comparison(doc: Doc, evals: dict[str, dict], summary: dict | None) -> None:
         doc.p("(no comparison table: metrics/eval/ is empty)")
         return
     doc.table(COMPARISON_HEAD, comparison_rows(evals))
-    if summary:
+    if summary and summary.get("subset_sizes"):
         doc.p(comparison_notes(summary["subset_sizes"]))
 
 
@@ -184,7 +184,7 @@ def _per_class(doc: Doc, reports: Path, evals: dict[str, dict]) -> None:
         return
     doc.image(per_class_recall_png(reports / "per_class_recall.png", with_classes), "per-class recall")
     doc.table(
-        ["model"] + list(EMOTIONS),
+        ["model", *EMOTIONS],
         [
             [n] + [_pct(e["scores"]["test"]["per_class"][c]["recall"]) for c in EMOTIONS]
             for n, e in with_classes.items()
@@ -219,7 +219,7 @@ def _detection(doc: Doc, lm: dict | None) -> None:
             [SPLIT_NAMES[split], _pct(lm["per_split"][split]["rate"])] + [_pct(per_class[c]["rate"]) for c in EMOTIONS]
         )
     rows.append(["all", _pct(lm["all"]["rate"])] + [_pct(lm["per_class"][c]["rate"]) for c in EMOTIONS])
-    doc.table(["split", "all classes"] + list(EMOTIONS), rows)
+    doc.table(["split", "all classes", *EMOTIONS], rows)
     attempts = lm.get("found_by_attempt") or []
     if attempts:
         doc.table(

@@ -11,8 +11,10 @@ from functools import partial
 import numpy as np
 import pytest
 
-from fer3d import EMOTIONS, SPLITS, data, sources
-from fer3d.data import DataError
+from fer3d.config import EMOTIONS, SPLITS
+from fer3d.data import fer2013 as data
+from fer3d.data import sources
+from fer3d.data.fer2013 import DataError
 from tests.conftest import FER_CSV, requires_data
 
 pytestmark = requires_data

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fer3d import geometry, landmarks, mesh
+from fer3d.face3d import geometry, landmarks, mesh
 from tests.conftest import requires_data
 
 pytestmark = requires_data

@@ -12,6 +12,7 @@ not answer its health URL in time fails the test with the tail of its log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.integration.models_fixture import tiny_repo  # noqa: F401 - a fixture for every integration test module
 
 BIN = Path(sys.executable).parent
 MLFLOW_START_TIMEOUT = 60.0
@@ -60,10 +63,8 @@ class LocalServer:
             return "(no log)"
 
     def _signal_group(self, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)  # start_new_session: the group id is the leader's pid
-        except ProcessLookupError:
-            pass
 
     def kill(self) -> None:
         """Simulate a crash: SIGKILL the whole group (server and its workers), no clean shutdown."""

@@ -20,7 +20,7 @@ TINY_PIPELINE = {
     "device": "cpu",
     "landmarks.workers": 1,
     "meshes.samples": 2,
-    "evaluate.gradcam_samples": 4,
+    "report.gradcam_samples": 4,
 }
 QUIET = {"OMP_NUM_THREADS": "1", "FER3D_TRACKING": "off", "FER3D_PROGRESS": "0", "GLOG_minloglevel": "2"}
 
@@ -34,9 +34,14 @@ def tiny_repo(tmp_path_factory) -> Path:
 
 
 def fer3d_cli(repo: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """`python -m fer3d.cli ARGS` in the project copy (its own code, params and models)."""
+    """`python -m fer3d.app.cli ARGS` in the project copy (its own code, params and models)."""
     env = {**os.environ, **QUIET}
     env.pop("FER3D_ROOT", None)
     return subprocess.run(
-        [sys.executable, "-m", "fer3d.cli", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "fer3d.app.cli", *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

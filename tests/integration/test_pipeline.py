@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fer3d.params import TRACE_ENV
 from tests.conftest import MODEL_NAMES, SMALL_PIPELINE, project_copy, ran_stages, requires_data, run_dvc
 
 pytestmark = [requires_data, pytest.mark.slow]
@@ -25,7 +26,7 @@ def lock_md5(repo: Path, stage: str, path: str) -> str:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     repo = project_copy(tmp_path_factory.mktemp("pipeline"), SMALL)
-    first = dvc(repo, "repro")
+    first = dvc(repo, "repro", env={TRACE_ENV: str(repo / "params_read.txt")})
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     subprocess.run(["git", "commit", "-qm", "first repro"], cwd=repo, check=True)
     return repo, first.stdout
@@ -34,7 +35,7 @@ def pipeline(tmp_path_factory):
 def test_repro_runs_every_stage_and_writes_outputs(pipeline):
     repo, output = pipeline
     expected = (
-        {"download", "landmarks", "meshes", "voxelize", "evaluate"}
+        {"download", "landmarks", "meshes", "voxelize", "evaluate", "report"}
         | {f"train_2d@{m}" for m in MODELS[:3]}
         | {f"train_3d@{m}" for m in MODELS[3:]}
     )
@@ -74,7 +75,7 @@ def test_voxel_change_reruns_only_what_reads_voxels(pipeline):
     params["voxelize"]["grid"] = 16
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        assert ran_stages(dvc(repo, "repro").stdout) == {"voxelize", "train_3d@voxel_cnn", "evaluate"}
+        assert ran_stages(dvc(repo, "repro").stdout) == {"voxelize", "train_3d@voxel_cnn", "evaluate", "report"}
     finally:
         subprocess.run(["git", "reset", "-q", "--hard", "HEAD"], cwd=repo, check=True)
         dvc(repo, "checkout", "-q")
@@ -98,3 +99,24 @@ def test_exp_run_and_metrics_diff(pipeline):
     assert "0.0005" in params_diff
     html = dvc(repo, "plots", "show", "-o", str(repo / "plots_html"))
     assert (repo / "plots_html" / "index.html").exists(), html.stdout
+
+
+def test_every_param_a_stage_reads_is_declared_in_dvc_yaml(pipeline):
+    """Each stage's params.yaml reads (recorded through fer3d.params while `dvc repro` ran) are keys
+    its dvc.yaml entry declares, or lie under one: a new read without a declaration fails here."""
+    from dvc.repo import Repo
+
+    repo, _ = pipeline
+    reads: dict[str, set[str]] = {}
+    for line in (repo / "params_read.txt").read_text().splitlines():
+        command, key = line.split("\t")
+        reads.setdefault(command, set()).add(key)
+    with Repo(str(repo)) as r:
+        declared = {
+            " ".join(s.cmd.split()[2:]): {k for d in s.deps if hasattr(d, "params") for k in d.params}
+            for s in r.index.stages
+        }
+    assert set(reads) == set(declared), "every stage reads params.yaml"
+    for command, keys in reads.items():
+        undeclared = {k for k in keys if not any(k == d or k.startswith(d + ".") for d in declared[command])}
+        assert not undeclared, f"`python -m {command}` reads {sorted(undeclared)}, which dvc.yaml does not declare"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import MODEL_NAMES, requires_data
-from tests.integration.models_fixture import fer3d_cli, tiny_repo  # noqa: F401 - the fixture
+from tests.integration.models_fixture import fer3d_cli
 
 pytestmark = [requires_data, pytest.mark.slow]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -84,12 +84,12 @@ def test_two_faces_in_one_photo_left_to_right(photo_run, inputs):
 
 def test_every_model_gives_7_probabilities_summing_to_1(photo_run, inputs):
     _, data = photo_run
-    assert set(data["models"]) == set(MODEL_NAMES) | {"fusion"}
+    assert set(data["models"]) == set(MODEL_NAMES) | {"fusion", "fusion_2d", "fusion_3d"}
     face = next(f for f in data["files"] if f["file"] == str(inputs["photo"]))["faces"][0]
     assert face["mesh_found"] is True
     for name in data["models"]:
         p = face["predictions"][name]
-        assert p is not None, f"{name}: {face.get('reasons')}"
+        assert "from_prior" not in p, f"{name}: {face.get('note')}"
         probs = p["probabilities"]
         assert list(probs) == data["classes"] and len(probs) == 7
         assert abs(sum(probs.values()) - 1) < 1e-4 and min(probs.values()) >= 0
@@ -148,92 +148,87 @@ def test_missing_model_file_exits_nonzero_naming_it(tiny_repo, inputs, tmp_path)
 
 @pytest.fixture(scope="module")
 def crop_run(tiny_repo, tmp_path_factory):
-    """predict on the subset's PrivateTest rows written as 48x48 PNGs (auto-detected as crops)."""
+    """`fer3d predict --crops` on the subset's PrivateTest rows written as 48x48 PNGs, with the model
+    folder copied away from the project: no params.yaml, data/ or metrics/ beside it."""
     import cv2
 
     from fer3d.io import load_npz
 
-    d = tmp_path_factory.mktemp("crops")
+    away = tmp_path_factory.mktemp("away")
+    models = shutil.copytree(tiny_repo / "models", away / "models", ignore=shutil.ignore_patterns("checkpoints"))
+    crops = away / "crops"
+    crops.mkdir()
     fer = load_npz(tiny_repo / "data" / "fer2013.npz")
     rows = np.flatnonzero(fer["split"] == 2)
     for r in rows:
-        cv2.imwrite(str(d / f"row{r:05d}.png"), fer["images"][r])
-    out = d / "predictions.json"
-    result = fer3d_cli(tiny_repo, "predict", str(d), "--out", str(out))
+        cv2.imwrite(str(crops / f"row{r:05d}.png"), fer["images"][r])
+    out = away / "predictions.json"
+    result = fer3d_cli(away, "predict", "--crops", str(crops), "--models-dir", str(models), "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
+    assert not (away / "params.yaml").exists() and not (away / "data").exists()
     data = json.loads(out.read_text())
     assert [Path(f["file"]).name for f in data["files"]] == [f"row{r:05d}.png" for r in rows]
     return rows, data
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_predict_on_crops_matches_the_evaluate_stage(tiny_repo, crop_run, name):
-    from fer3d import EMOTIONS, features
-    from fer3d.artifacts import load_model
-    from fer3d.train import predict_proba
+ROWS = [*MODEL_NAMES, "fusion", "fusion_2d", "fusion_3d"]
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_predict_on_crops_matches_the_evaluate_stage_image_by_image(tiny_repo, crop_run, name):
+    from fer3d.io import load_npz
 
     rows, data = crop_run
     assert len(rows) >= 40
-    model, meta = load_model(tiny_repo / "models" / f"{name}.pt")
-    fs = features.load(meta["input"], tiny_repo)
-    usable = rows[fs.usable[rows]]
-    expected = dict(zip(usable.tolist(), predict_proba(model, fs, usable, torch_cpu(), tta_flip=True)))
-    got, correct = {}, 0
+    evaluated = load_npz(tiny_repo / "metrics" / "probabilities.npz")
+    index = {int(r): i for i, r in enumerate(evaluated["rows"])}
+    classes = data["classes"]
     for r, entry in zip(rows.tolist(), data["files"]):
-        assert entry["faces"][0]["box"] == [0, 0, 48, 48]
-        p = entry["faces"][0]["predictions"][name]
-        assert (p is None) == (r not in expected), f"row {r}: mesh found by predict and by the landmarks stage differ"
-        if p is not None:
-            got[r] = np.array([p["probabilities"][e] for e in EMOTIONS])
-            correct += EMOTIONS.index(p["emotion"]) == fs.label[r]
-    for r, p in got.items():
-        assert p.argmax() == expected[r].argmax(), f"row {r}"
-        np.testing.assert_allclose(p, expected[r], atol=1e-5)
-    # the accuracy predict gives is the evaluate stage's number for that model
-    scores = json.loads((tiny_repo / "metrics" / "eval" / f"{name}.json").read_text())["scores"]
-    reported = scores["test"]["accuracy"] if meta["family"] == "2d" else scores["found_only"]["accuracy"]
-    assert round(correct / len(got), 5) == pytest.approx(reported, abs=1e-5)
+        face = entry["faces"][0]
+        assert face["box"] == [0, 0, 48, 48]
+        assert face["mesh_found"] == bool(evaluated["has_mesh"][index[r]]), f"row {r}: FaceMesh differs"
+        got = np.array([face["predictions"][name]["probabilities"][c] for c in classes])
+        expected = evaluated[name][index[r]]
+        assert got.argmax() == expected.argmax(), f"row {r}"
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=f"row {r}")
+    # the accuracy predict gives is the evaluate stage's PrivateTest number for that row
+    from fer3d.io import load_npz as load
+
+    label = load(tiny_repo / "data" / "fer2013.npz")["label"]
+    predicted = [classes.index(f["faces"][0]["predictions"][name]["emotion"]) for f in data["files"]]
+    accuracy = float(np.mean(np.array(predicted) == label[rows]))
+    reported = json.loads((tiny_repo / "metrics" / "eval" / f"{name}.json").read_text())["scores"]["test"]["accuracy"]
+    assert round(accuracy, 5) == pytest.approx(reported, abs=1e-5)
 
 
-def torch_cpu():
-    import torch
-
-    return torch.device("cpu")
-
-
-def test_fusion_follows_the_summary(tiny_repo, crop_run):
-    from fer3d.evaluate import fuse
-
+def test_predict_reports_the_fusion_rows_of_fusion_json(tiny_repo, crop_run):
     _, data = crop_run
-    fusion = json.loads((tiny_repo / "metrics" / "summary.json").read_text())["fusions"]["fusion"]
-    assert data["fusion"] == {"models": fusion["models"], "weights": fusion["weights"]}
-    assert {"cnn", "landmark_mlp"} <= set(fusion["models"])  # `all`: 2D and 3D models together
-    face = next(f["faces"][0] for f in data["files"] if f["faces"][0]["mesh_found"])
-    vec = lambda name: np.array([list(face["predictions"][name]["probabilities"].values())])
-    np.testing.assert_allclose(vec("fusion"), fuse([vec(m) for m in fusion["models"]], fusion["weights"]), atol=1e-5)
+    saved = json.loads((tiny_repo / "models" / "fusion.json").read_text())["fusions"]
+    assert data["fusions"] == {n: {"members": f["members"], "weights": f["weights"]} for n, f in saved.items()}
+    assert {"cnn", "landmark_mlp"} <= set(saved["fusion"]["members"])  # `all`: 2D and 3D models together
 
 
 # ------------------------------------------------------------------ Grad-CAM
 
 
 def test_gradcam_map_is_a_nonnegative_48x48_heat_map(tiny_repo):
-    from fer3d import gradcam
-    from fer3d.artifacts import load_model
+    from fer3d.inference import Classifier
     from fer3d.io import load_npz
+    from fer3d.reporting import gradcam
 
     fer = load_npz(tiny_repo / "data" / "fer2013.npz")
     images = fer["images"][gradcam.sample_rows(fer["label"], fer["split"], 4)]
     for name in ("cnn", "resnet", "vgg"):
-        model, meta = load_model(tiny_repo / "models" / f"{name}.pt")
-        assert isinstance(gradcam.last_conv(model), __import__("torch").nn.Conv2d)
-        for cam in gradcam.cams_for_images(model, meta, images):  # the predicted class
+        classifier = Classifier.from_file(tiny_repo / "models" / f"{name}.pt")
+        assert isinstance(gradcam.last_conv(classifier.model), __import__("torch").nn.Conv2d)
+        for cam in gradcam.cams_for_images(classifier, images):  # the predicted class
             assert cam.map.shape == (48, 48) and cam.map.dtype == np.float32
             assert cam.map.min() >= 0 and cam.map.max() == pytest.approx(1, abs=1e-6)
             assert cam.map.std() > 0.01, f"{name}: constant map"
             assert cam.probability == pytest.approx(cam.probabilities.max())
-        for cam in gradcam.cams_for_images(model, meta, images, target=3):  # a chosen class
+        for cam in gradcam.cams_for_images(classifier, images, target=3):  # a chosen class
             assert cam.class_index == 3 and cam.map.shape == (48, 48) and cam.map.min() >= 0
-        for cam in gradcam.cams_for_images(model, meta, images, layer="conv"):  # the last Conv2d's output
+        for cam in gradcam.cams_for_images(classifier, images, layer="conv"):  # the last Conv2d's output
             assert cam.map.shape == (48, 48) and cam.map.min() >= 0 and cam.map.max() <= 1 + 1e-6
 
 
@@ -259,7 +254,7 @@ def test_gradcam_command_writes_pngs(tiny_repo, inputs, tmp_path):
     assert bad.returncode != 0 and "class must be one of" in bad.stderr
 
 
-def test_evaluate_stage_wrote_gradcam_samples(tiny_repo):
+def test_report_stage_wrote_gradcam_samples(tiny_repo):
     for name in ("cnn", "resnet", "vgg"):
         assert (tiny_repo / "reports" / "gradcam" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert not (tiny_repo / "reports" / "gradcam" / "landmark_mlp.png").exists()
@@ -297,13 +292,15 @@ def viewer_pages(tiny_repo, inputs, tmp_path_factory):
 
 @pytest.mark.parametrize("color", ["displacement", "attention"])
 def test_viewer_html_is_self_contained_with_the_mesh(tiny_repo, viewer_pages, color):
+    from fer3d.app.mesh_view import triangles
     from fer3d.io import load_npz
 
     html = viewer_pages[color].read_text()
     assert not re.search(r"https?://", html), "the viewer must open offline"
     data = viewer_data(html)
-    triangles = load_npz(tiny_repo / "data" / "mesh_topology.npz")["triangles"]
-    assert data["triangles"] == triangles.tolist()
+    # the meshes stage's triangles: the viewer draws the same mesh without the project's data/
+    assert data["triangles"] == load_npz(tiny_repo / "data" / "mesh_topology.npz")["triangles"].tolist()
+    assert data["triangles"] == triangles().tolist()
     assert len(data["faces"]) == 1 and len(data["faces"][0]["points"]) == 478
     values = np.array(data["faces"][0]["values"])
     assert values.shape == (478,) and values.min() == 0 and values.max() == 1
@@ -368,7 +365,7 @@ def test_report_markdown_has_the_table_and_figures(tiny_repo):
         "| model | family | PrivateTest acc | macro-F1 | found-only acc | dedup acc | Public+Private acc | FER+ acc |"
         in md
     )
-    for name in (*MODEL_NAMES, "fusion"):
+    for name in ROWS:
         assert f"\n| {name} |" in md
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     for expected in ("confusion.png", "per_class_recall.png", "training_curves.png", "gradcam/cnn.png"):

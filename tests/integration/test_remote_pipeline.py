@@ -10,8 +10,8 @@ import mlflow
 import pytest
 import yaml
 
-from fer3d.cli import main as fer3d_main
-from fer3d.remote import check_no_secrets
+from fer3d.app.cli import main as fer3d_main
+from fer3d.app.remote import check_no_secrets
 from tests.conftest import SMALL_PIPELINE, epochs_everywhere, project_copy, ran_stages, requires_data, run_dvc
 
 pytestmark = [requires_data, pytest.mark.slow]
@@ -65,7 +65,7 @@ def pushed(moto_server, tmp_path_factory):
 def test_push_sends_every_stage_output(pushed, moto_server):
     import boto3
 
-    repo, output = pushed
+    repo, _ = pushed
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     cached_outs = [
         o for s in lock["stages"].values() for o in s.get("outs", []) if not o["path"].startswith("metrics/")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fer3d.cli import main
-from fer3d.remote import check_no_secrets
+from fer3d.app.cli import main
+from fer3d.app.remote import check_no_secrets
 
 BIN = Path(sys.executable).parent
 SECRET = "SECRET123"
@@ -289,5 +289,5 @@ def test_dvc_push_pull_round_trip_and_damaged_remote_object(moto_server, repo, m
     dvc(repo, "remote", "modify", "origin", "verify", "false")
     pulled = dvc(repo, "pull", check=False)
     assert pulled.returncode == 0 and (repo / "data" / "small.csv").read_bytes() != content, (
-        "DVC now detects damaged remote objects even with verify = false; update fer3d.remote's docstring"
+        "DVC now detects damaged remote objects even with verify = false; update fer3d.app.remote's docstring"
     )

@@ -1,4 +1,4 @@
-"""fer3d.tracking against real MLflow: a local tracking server (round trip, a crash mid-run, an old
+"""fer3d.training.tracking against real MLflow: a local tracking server (round trip, a crash mid-run, an old
 server without MLflow 3's logged-model API), an unreachable URI, the local sqlite default, off."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pytest
 torch = pytest.importorskip("torch")
 mlflow = pytest.importorskip("mlflow")
 
-from fer3d import tracking  # noqa: E402
-from fer3d.tracking import Tracker  # noqa: E402
+from fer3d.training import tracking  # noqa: E402
+from fer3d.training.tracking import Tracker  # noqa: E402
 
 WARNING = "tracking: MLflow at"
 
@@ -122,7 +122,7 @@ def test_body_exception_propagates_and_marks_run_failed(mlflow_server):
     os.environ["MLFLOW_TRACKING_URI"] = mlflow_server
     with pytest.raises(ZeroDivisionError), Tracker(experiment="fer3d-rt", run_name="boom") as tracker:
         tracker.log_metrics({"train_loss": 1.0}, step=0)
-        1 / 0
+        raise ZeroDivisionError("a failure inside the run")
     assert tracker.status == "ok"
     assert mlflow.MlflowClient(mlflow_server).get_run(tracker.run_id).info.status == "FAILED"
 
@@ -278,7 +278,7 @@ def test_user_http_settings_are_kept(tmp_path):
 
 def test_disabled_never_imports_mlflow(tmp_path):
     code = (
-        "import sys, time; from pathlib import Path; from fer3d.tracking import Tracker\n"
+        "import sys, time; from pathlib import Path; from fer3d.training.tracking import Tracker\n"
         "t = time.monotonic()\n"
         "with Tracker(run_name='cnn') as tr:\n"
         "    tr.log_params({'a': {'b': 1}}); tr.log_metrics({'x': 1.0}, step=0)\n"

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from fer3d.augment import (
+from fer3d.training.augment import (
     ImageAugment,
     LandmarkAugment,
     flip_images,

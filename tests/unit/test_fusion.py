@@ -1,11 +1,13 @@
-"""Late fusion: the log-linear rule and its weights fitted on validation rows."""
+"""Late fusion: the log-linear rule, its weights fitted on validation rows, the one no-mesh rule and
+models/fusion.json."""
 
 import numpy as np
 import pytest
 import torch
 
-from fer3d.evaluate import fit_fusion_weights, fuse
-from fer3d.train import make_optimizer
+from fer3d.inference.fusion import Fusion, fuse, load_fusions, save_fusions
+from fer3d.inference.fusion import fit_weights as fit_fusion_weights
+from fer3d.training.loop import make_optimizer
 
 
 def softmax(z):
@@ -58,3 +60,36 @@ def test_optimizers_by_name():
     assert isinstance(make_optimizer(model, {"name": "m", "lr": 0.1, "weight_decay": 0.0}), torch.optim.AdamW)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         make_optimizer(model, {"name": "m", "optimizer": "rmsprop", "lr": 0.1, "weight_decay": 0.0})
+
+
+PRIOR = [0.14, 0.02, 0.14, 0.25, 0.17, 0.11, 0.17]
+
+
+def test_no_mesh_rule_3d_members_sit_out_and_a_3d_only_fusion_gives_the_prior():
+    y = np.arange(12) % 7
+    p2d, p3d_a, p3d_b = noisy_model(y, 1.0, 0), noisy_model(y, 1.0, 1), noisy_model(y, 1.0, 2)
+    has_mesh = np.arange(12) % 3 != 0
+    probas = {"cnn": p2d, "landmark_mlp": p3d_a, "mesh_gnn": p3d_b}
+    both = Fusion("fusion", ["cnn", "landmark_mlp"], [0.5, 0.8], ["2d", "3d"], PRIOR)
+    fused = both.combine(probas, has_mesh)
+    np.testing.assert_allclose(fused[~has_mesh], fuse([p2d[~has_mesh]], [0.5]), atol=1e-6)
+    np.testing.assert_allclose(fused[has_mesh], fuse([p2d[has_mesh], p3d_a[has_mesh]], [0.5, 0.8]), atol=1e-6)
+    only_3d = Fusion("fusion_3d", ["landmark_mlp", "mesh_gnn"], [1.0, 0.3], ["3d", "3d"], PRIOR)
+    fused = only_3d.combine(probas, has_mesh)
+    # before this rule such faces got uniform probabilities, whose argmax is class 0 ("angry")
+    np.testing.assert_allclose(fused[~has_mesh], np.tile(np.float32(PRIOR), ((~has_mesh).sum(), 1)))
+    assert (fused[~has_mesh].argmax(1) == int(np.argmax(PRIOR))).all()
+    np.testing.assert_allclose(fused[has_mesh], fuse([p3d_a[has_mesh], p3d_b[has_mesh]], [1.0, 0.3]), atol=1e-6)
+
+
+def test_fusion_file_round_trip_keeps_full_precision(tmp_path):
+    weights = [0.123456789012345, 1.0 / 3.0]
+    rows = {"fusion": Fusion("fusion", ["cnn", "landmark_mlp"], weights, ["2d", "3d"], PRIOR)}
+    path = save_fusions(tmp_path / "fusion.json", rows, ["angry"] * 7)
+    loaded = load_fusions(path)
+    assert loaded["fusion"].weights == weights and loaded["fusion"].members == ["cnn", "landmark_mlp"]
+    (tmp_path / "bad.json").write_text('{"format": "something-else"}')
+    with pytest.raises(ValueError, match="bad.json: not a fer3d fusion file"):
+        load_fusions(tmp_path / "bad.json")
+    with pytest.raises(FileNotFoundError, match="missing.json: no fusion file"):
+        load_fusions(tmp_path / "missing.json")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fer3d import geometry, mesh, voxels
+from fer3d.face3d import geometry, mesh, voxels
 
 
 def random_rotation(rng):

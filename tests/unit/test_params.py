@@ -75,3 +75,68 @@ def test_get_checks_types_and_paths(tmp_path):
     bad.write_text(yaml.safe_dump([1, 2]))
     with pytest.raises(ParamError, match="expected a mapping"):
         params.load(bad)
+
+
+def write_params(tmp_path, change) -> object:
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())
+    change(p)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(p, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda p: p.__setitem__("epoch", 5), "unknown key 'epoch'; did you mean 'epochs'?"),
+        (
+            lambda p: p["train"].__setitem__("tta_fllip", True),
+            "unknown key 'train.tta_fllip'; did you mean 'train.tta_flip'?",
+        ),
+        (
+            lambda p: p["train"].__setitem__("label_smothing", 0.1),
+            "unknown key 'train.label_smothing'; did you mean 'train.label_smoothing'?",
+        ),
+        (lambda p: p["data"].__setitem__("limt", 10), "unknown key 'data.limt'; did you mean 'data.limit'?"),
+        (
+            lambda p: p["report"].__setitem__("gradcam", 3),
+            "unknown key 'report.gradcam'; did you mean 'report.gradcam_samples'?",
+        ),
+    ],
+)
+def test_a_typo_in_a_section_is_refused_with_a_suggestion(tmp_path, change, message):
+    with pytest.raises(ParamError, match=re.escape(message)):
+        params.load(write_params(tmp_path, change))
+
+
+def test_a_typo_in_a_model_section_lists_the_training_keys_and_options(tmp_path):
+    from fer3d.models import MODELS
+
+    p = params.load(write_params(tmp_path, lambda p: p["models"]["cnn"].__setitem__("dropuot", 0.2)))
+    with pytest.raises(ParamError, match="did you mean 'models.cnn.dropout'") as error:
+        params.model_config(p, "cnn", options=MODELS["cnn"].options())
+    assert "label_smoothing" in str(error.value) and "widths" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "model,augment,message",
+    [
+        ("distance_cnn", {"jiter": 0.1}, "unknown key 'models.distance_cnn.augment.jiter'; did you mean"),
+        ("voxel_cnn", {"shfit": 1}, "unknown key 'models.voxel_cnn.augment.shfit'; did you mean"),
+        ("cnn", {"degrees": "ten"}, "models.cnn.augment:"),
+        ("voxel_cnn", {"shift": -1}, "models.voxel_cnn.augment: shift must be an int >= 0"),
+    ],
+)
+def test_augment_options_are_checked_by_name(model, augment, message):
+    from fer3d.models import MODELS
+    from fer3d.training.features import check_augment_options
+
+    with pytest.raises(ParamError, match=re.escape(message)):
+        check_augment_options(MODELS[model].input, augment, f"models.{model}.augment")
+
+
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text((ROOT / "params.yaml").read_text().replace("lr: 0.002", "lr: 1e-3", 1))
+    p = params.load(path)
+    assert p["lr"] == 0.001 and params.model_config(p, "cnn")["lr"] == 0.001

@@ -8,28 +8,32 @@ import numpy as np
 import pytest
 import torch
 
-from fer3d import EMOTIONS, gradcam, predict, report
+from fer3d.app import faces, predict
+from fer3d.config import EMOTIONS, Paths
+from fer3d.inference import Classifier
 from fer3d.models import build_model
+from fer3d.reporting import gradcam, report
+from tests.unit.model_files import make_model_file, mean_face
 
 
-def detection(x, y, w, h, eyes=((0, 0), (10, 0)), score=0.9, sel=0) -> predict.Detection:
-    return predict.Detection((x, y, w, h), np.array(eyes, float), score, sel)
+def detection(x, y, w, h, eyes=((0, 0), (10, 0)), score=0.9, sel=0) -> faces.Detection:
+    return faces.Detection((x, y, w, h), np.array(eyes, float), score, sel)
 
 
 def test_square_box_is_fer_framed_and_clamped_to_the_image():
-    left, top, side = predict.square_box(detection(100, 100, 100, 100), 1000, 1000)
-    assert side == round(predict.FRAME_SCALE * 100)
-    assert abs(left + side / 2 - 150) <= 1 and abs(top + side / 2 - (150 + predict.FRAME_SHIFT_Y[0] * 100)) <= 1
+    left, top, side = faces.square_box(detection(100, 100, 100, 100), 1000, 1000)
+    assert side == round(faces.FRAME_SCALE * 100)
+    assert abs(left + side / 2 - 150) <= 1 and abs(top + side / 2 - (150 + faces.FRAME_SHIFT_Y[0] * 100)) <= 1
     # near the corner: moved inside; larger than the image: shrunk to it
-    assert predict.square_box(detection(-20, -10, 100, 100), 1000, 1000)[:2] == (0, 0)
-    left, top, side = predict.square_box(detection(0, 0, 300, 300), 200, 150)
+    assert faces.square_box(detection(-20, -10, 100, 100), 1000, 1000)[:2] == (0, 0)
+    left, top, side = faces.square_box(detection(0, 0, 300, 300), 200, 150)
     assert side == 150 and 0 <= left <= 200 - side and top == 0
 
 
 def test_overlapping_detections_merge_and_faces_go_left_to_right():
     a, b = detection(300, 0, 100, 100, score=0.8), detection(305, 2, 100, 100, score=0.9, sel=1)
     c = detection(0, 0, 50, 50, score=0.6)
-    merged = predict._merge([a, b, c])
+    merged = faces._merge([a, b, c])
     assert merged == [c, b]
 
 
@@ -39,11 +43,11 @@ def test_eye_alignment_levels_a_tilted_line():
     image = np.full((200, 200), 255, np.uint8)
     cv2.line(image, (60, 80), (140, 120), 0, 3)  # a dark "eye line" tilted by atan(40/80)
     det = detection(50, 50, 100, 100, eyes=((60, 80), (140, 120)))
-    assert predict.eye_angle(det) == pytest.approx(np.degrees(np.arctan2(40, 80)))
-    crop = predict.crop_face(image, det, align=True).crop
+    assert faces.eye_angle(det) == pytest.approx(np.degrees(np.arctan2(40, 80)))
+    crop = faces.crop_face(image, det, align=True).crop
     rows = np.flatnonzero((crop < 128).any(axis=1))
     assert rows.max() - rows.min() <= 3  # level: the line covers a few rows only
-    tilted = predict.crop_face(image, det, align=False).crop
+    tilted = faces.crop_face(image, det, align=False).crop
     rows = np.flatnonzero((tilted < 128).any(axis=1))
     assert rows.max() - rows.min() > 10
 
@@ -56,18 +60,18 @@ def test_inputs_and_read_errors(tmp_path):
     cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((60, 80, 3), np.uint8))
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / "broken.png").write_bytes(b"no png")
-    listed = predict.list_inputs([tmp_path, tmp_path / "missing.jpg"])
+    listed = faces.list_inputs([tmp_path, tmp_path / "missing.jpg"])
     assert [p.name for p in listed] == ["a.jpg", "broken.png", "b.png", "missing.jpg"]
-    assert predict.read_image(listed[0]).shape == (60, 80, 3)
-    assert predict.is_crop(predict.read_image(listed[2]))
-    with pytest.raises(predict.InputError, match="broken.png: not a readable image"):
-        predict.read_image(listed[1])
-    with pytest.raises(predict.InputError, match="missing.jpg: no such file"):
-        predict.read_image(listed[3])
-    assert predict.as_crop(np.zeros((96, 96, 3), np.uint8)).shape == (48, 48)
+    assert faces.read_image(listed[0]).shape == (60, 80, 3)
+    assert faces.is_crop(faces.read_image(listed[2]))
+    with pytest.raises(faces.InputError, match="broken.png: not a readable image"):
+        faces.read_image(listed[1])
+    with pytest.raises(faces.InputError, match="missing.jpg: no such file"):
+        faces.read_image(listed[3])
+    assert faces.as_crop(np.zeros((96, 96, 3), np.uint8)).shape == (48, 48)
 
 
-def test_table_shows_faces_nulls_and_errors():
+def test_table_shows_faces_priors_and_errors():
     files = [
         {
             "file": "a.jpg",
@@ -75,14 +79,17 @@ def test_table_shows_faces_nulls_and_errors():
                 {
                     "index": 0,
                     "box": [1, 2, 3, 3],
-                    "predictions": {"cnn": {"emotion": "happy", "probability": 0.81}, "landmark_mlp": None},
+                    "predictions": {
+                        "cnn": {"emotion": "happy", "probability": 0.81},
+                        "landmark_mlp": {"emotion": "happy", "probability": 0.25, "from_prior": True},
+                    },
                 }
             ],
         },
         {"file": "b.jpg", "error": "b.jpg: no face found", "faces": []},
     ]
     text = predict.table(files, ["cnn", "landmark_mlp"])
-    assert "happy 0.81" in text and "null (no mesh)" in text and "b.jpg  -  -  error: no face found" in text
+    assert "happy 0.81" in text and "happy 0.25*" in text and "b.jpg  error: no face found" in text
 
 
 def test_gradcam_on_an_untrained_net():
@@ -106,48 +113,48 @@ def test_sample_rows_one_per_class_first():
     assert gradcam.sample_rows(label, split, 50).tolist() == [0, 1, 3, 6, 2, 4]
 
 
-def test_point_saliency_and_displacement():
+def test_point_saliency_and_displacement(tmp_path):
     rng = np.random.default_rng(0)
-    mean_face = rng.normal(size=(478, 3)).astype(np.float32)
-    mean_face -= mean_face.mean(0)  # centred, unit RMS: as the meshes stage's mean face
-    mean_face /= np.sqrt((mean_face**2).sum(-1).mean())
-    model = build_model("landmark_mlp").eval()
-    meta = {
-        "name": "landmark_mlp",
-        "input": "landmarks",
-        "feature_stats": {"mean_face": mean_face.tolist()},
-        "context": {},
-    }
-    points = 20 * mean_face[None] + rng.normal(scale=0.5, size=(2, 478, 3)).astype(np.float32) + 24
-    saliency, probs = gradcam.point_saliency(model, meta, points)
+    classifier = Classifier.from_file(make_model_file(tmp_path, "landmark_mlp"))
+    face = mean_face()
+    points = 20 * face[None] + rng.normal(scale=0.5, size=(2, 478, 3)).astype(np.float32) + 24
+    saliency, probs = gradcam.point_saliency(classifier, points)
     assert saliency.shape == (2, 478) and (saliency >= 0).all() and saliency.std() > 0
     assert probs.shape == (2, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)
-    assert np.allclose(gradcam.displacement(mean_face[None] * 30 + 5, mean_face), 0, atol=1e-4)
+    assert np.allclose(gradcam.displacement(face[None] * 30 + 5, face), 0, atol=1e-4)
     with pytest.raises(ValueError, match="input 'landmarks'"):
-        gradcam.point_saliency(model, {**meta, "input": "voxels"}, points)
+        gradcam.point_saliency(Classifier.from_file(make_model_file(tmp_path, "cnn")), points)
 
 
 def test_report_from_metrics_files(tmp_path):
     m = tmp_path / "metrics"
     (m / "eval").mkdir(parents=True)
     (m / "train").mkdir()
-    (m / "comparison.md").write_text(
-        "| model | family | PrivateTest acc |\n|---|---|---|\n| cnn | 2d | 50.00% |\n\nNotes.\n"
-    )
     per_class = {
         c: {"precision": 0.5, "recall": 0.25 * (i % 4), "f1": 0.3, "support": 3} for i, c in enumerate(EMOTIONS)
     }
     (m / "eval" / "cnn.json").write_text(
         json.dumps(
-            {"family": "2d", "images_per_second": 900.0, "scores": {"test": {"accuracy": 0.5, "per_class": per_class}}}
+            {
+                "family": "2d",
+                "val_acc": 0.45,
+                "images_per_second": 900.0,
+                "scores": {
+                    "test": {"accuracy": 0.5, "macro_f1": 0.4, "per_class": per_class},
+                    "found_only": {"accuracy": 0.5},
+                    "dedup": {"accuracy": 0.5},
+                    "public_private": {"accuracy": 0.5},
+                    "ferplus": None,
+                },
+            }
         )
     )
     (m / "train" / "cnn.json").write_text(json.dumps({"family": "2d", "train_minutes": 1.5, "parameters": 1000}))
     (m / "train" / "cnn_curve.csv").write_text("epoch,train_loss,val_acc\n1,1.9,0.3\n2,1.7,0.4\n")
     (m / "summary.json").write_text(json.dumps({"protocol": "p", "best_2d": "cnn", "best_3d": None, "seconds": 3.0}))
-    md_path, html_path = report.write_report(tmp_path)
+    md_path, html_path = report.write_report(Paths(tmp_path))
     md, html = md_path.read_text(), html_path.read_text()
-    assert "| cnn | 2d | 50.00% |" in md and "![per-class recall](per_class_recall.png)" in md
+    assert "| cnn | 2d | 50.00% | 40.00% | 50.00% |" in md and "![per-class recall](per_class_recall.png)" in md
     assert "metrics/landmarks.json is missing" in md  # a missing file is said, not fatal
     assert html.count("data:image/png;base64,") == 2 and "http" not in html
     assert (tmp_path / "reports" / "training_curves.png").exists()

@@ -1,0 +1,93 @@
+"""fer3d.inference.Classifier: one model file alone → probabilities, the same in batches of any
+size, the training prior for faces without a mesh; the Predictor over a copied model folder."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from fer3d.inference import Classifier, Predictor
+from fer3d.inference.fusion import Fusion, save_fusions
+from fer3d.models.model_file import read_model_file
+from tests.unit.model_files import make_model_file, mean_face
+
+PRIOR = [0.1, 0.05, 0.15, 0.3, 0.15, 0.1, 0.15]
+
+
+def faces(n: int, seed: int = 0) -> np.ndarray:
+    """Crop-frame points of n random faces around a mean face."""
+    rng = np.random.default_rng(seed)
+    return (20 * mean_face()[None] + rng.normal(scale=0.4, size=(n, 478, 3)) + 24).astype(np.float32)
+
+
+def test_image_model_probabilities_do_not_depend_on_the_batch(tmp_path):
+    crops = np.random.default_rng(0).integers(0, 256, (10, 48, 48), dtype=np.uint8)
+    path = make_model_file(tmp_path, "cnn")
+    one = Classifier.from_file(path, batch_size=10).predict_proba(crops=crops)
+    small = Classifier.from_file(path, batch_size=3).predict_proba(crops=crops)
+    assert one.shape == (10, 7) and one.dtype == np.float32
+    np.testing.assert_allclose(one.sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(one, small, atol=1e-6)
+
+
+def test_flip_averaging_is_the_mean_of_the_two_views(tmp_path):
+    crops = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    plain = Classifier.from_file(make_model_file(tmp_path, "cnn"), tta_flip=False)
+    flipped = plain.predict_proba(crops=crops[:, :, ::-1].copy())
+    both = Classifier.from_file(tmp_path / "cnn.pt").predict_proba(crops=crops)
+    np.testing.assert_allclose(both, (plain.predict_proba(crops=crops) + flipped) / 2, atol=1e-6)
+
+
+def test_faces_without_a_mesh_get_the_training_prior(tmp_path):
+    c = Classifier.from_file(make_model_file(tmp_path, "landmark_mlp", prior=PRIOR))
+    points = faces(5)
+    has_mesh = np.array([True, False, True, False, True])
+    out = c.predict_proba(points=points, has_mesh=has_mesh)
+    np.testing.assert_allclose(out[~has_mesh], np.tile(np.float32(PRIOR), (2, 1)))
+    np.testing.assert_allclose(out[has_mesh], c.predict_proba(points=points[has_mesh]), atol=1e-6)
+    # the points of faces without a mesh are never looked at (the evaluate stage stores zeros there)
+    garbage = points.copy()
+    garbage[~has_mesh] = np.nan
+    np.testing.assert_array_equal(c.predict_proba(points=garbage, has_mesh=has_mesh), out)
+
+
+def test_a_model_file_is_self_contained_and_checked(tmp_path):
+    payload = read_model_file(make_model_file(tmp_path, "landmark_mlp", prior=PRIOR))
+    for key in ("input_stats", "prior", "tta_flip", "landmarks", "classes"):
+        assert payload[key] is not None
+    assert payload["landmarks"]["attempts"][0]["pad"] == 24
+    torch.save({"format": "fer3d-model-1"}, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="old.pt: expected a fer3d-model-2 model file"):
+        Classifier.from_file(tmp_path / "old.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch archive")
+    with pytest.raises(ValueError, match="junk.pt: not a readable fer3d model file"):
+        Classifier.from_file(tmp_path / "junk.pt")
+    with pytest.raises(FileNotFoundError, match="nothing.pt: no trained model here"):
+        Classifier.from_file(tmp_path / "nothing.pt")
+
+
+def test_predictor_from_a_copied_folder_with_its_fusion(tmp_path):
+    project = tmp_path / "project" / "models"
+    project.mkdir(parents=True)
+    make_model_file(project, "cnn", prior=PRIOR)
+    make_model_file(project, "landmark_mlp", prior=PRIOR, seed=1)
+    rows = {"fusion": Fusion("fusion", ["cnn", "landmark_mlp"], [0.7, 0.4], ["2d", "3d"], PRIOR)}
+    save_fusions(project / "fusion.json", rows, ["c"] * 7)
+    copied = shutil.copytree(project, tmp_path / "elsewhere")
+    predictor = Predictor.from_dir(copied)
+    assert predictor.names == ["cnn", "landmark_mlp", "fusion"]
+    crops = np.random.default_rng(2).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    has_mesh = np.array([True, False, True])
+    scores = predictor.predict_proba(crops, points=faces(3), has_mesh=has_mesh)
+    assert set(scores.probas) == {"cnn", "landmark_mlp", "fusion"}
+    np.testing.assert_allclose(scores.probas["landmark_mlp"][1], PRIOR, atol=1e-7)
+    # on the face without a mesh, the fusion is the 2D member alone
+    expected = rows["fusion"].combine({k: scores.probas[k] for k in ("cnn", "landmark_mlp")}, has_mesh)
+    np.testing.assert_allclose(scores.probas["fusion"], expected)
+    only_fusion = Predictor.from_dir(copied, ["fusion"])
+    assert only_fusion.names == ["cnn", "landmark_mlp", "fusion"]
+    with pytest.raises(ValueError, match="unknown model or fusion \\['fusion_9'\\]"):
+        Predictor.from_dir(copied, ["fusion_9"])
