@@ -53,3 +53,7 @@ if __name__ == "__main__":
         main()
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"landmarks: {e}")
+    except KeyboardInterrupt:
+        # the workers are stopped and nothing was written (outputs are saved only at the end)
+        print("landmarks: interrupted; nothing written, run `dvc repro` again to start over", file=sys.stderr)
+        sys.exit(130)

@@ -7,14 +7,14 @@ import io
 import sys
 
 from fer3d import params, show_progress
-from fer3d.config import EMOTIONS, Paths
+from fer3d.config import EMOTIONS, TRAIN, VAL, Paths
 from fer3d.device import resolve_device
 from fer3d.face3d.landmarks import Attempt
 from fer3d.io import save_json, save_text
 from fer3d.models import MODELS, build_model, count_parameters
 from fer3d.models.model_file import save_model
 from fer3d.training import checkpoint, features
-from fer3d.training.loop import TrainResult, fit, seed_everything
+from fer3d.training.loop import TrainingInterrupted, TrainResult, fit, seed_everything
 from fer3d.training.tracking import Tracker
 
 NOT_MODEL_OPTIONS = {"name", "family", "input", "augment"}
@@ -30,7 +30,7 @@ def main(name: str) -> None:
     model = build_model(name, **options, **feats.context)
     print(
         f"train: {name} ({spec.family}, input {spec.input}, {count_parameters(model):,} parameters) on "
-        f"{len(feats.indices(0)):,} training rows, validating on {len(feats.indices(1)):,}"
+        f"{len(feats.indices(TRAIN)):,} training rows, validating on {len(feats.indices(VAL)):,}"
     )
     fingerprint = checkpoint.fingerprint(feats.rows, feats.label, feats.split, feats.usable)
     with Tracker(
@@ -136,3 +136,9 @@ if __name__ == "__main__":
         main(sys.argv[1])
     except (params.ParamError, ValueError, FileNotFoundError) as e:
         sys.exit(f"train {sys.argv[1]}: {e}")
+    except TrainingInterrupted as e:
+        print(f"train {sys.argv[1]}: {e}", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:  # before the first epoch started (reading data, building the model)
+        print(f"train {sys.argv[1]}: interrupted before training began; nothing written", file=sys.stderr)
+        sys.exit(130)

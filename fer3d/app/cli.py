@@ -147,6 +147,15 @@ def cmd_remote_local(args) -> int:
 
 
 # -- predict --------------------------------------------------------------------------------------
+def add_face_options(p, align_help: str = "level the eyes before cropping (default: on)") -> None:
+    """--models-dir, --crops and --align: where the model files are and how faces are cut."""
+    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
+    p.add_argument(
+        "--crops", action="store_true", help="inputs are face crops already: no detection (48x48 images always are)"
+    )
+    p.add_argument("--align", action=argparse.BooleanOptionalAction, default=True, help=align_help)
+
+
 def add_predict(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
@@ -163,16 +172,10 @@ def add_predict(subparsers) -> None:
         help="comma-separated model and/or fusion names (fusion, fusion_2d, fusion_3d); default: every "
         "<name>.pt in --models-dir and every fusion row of its fusion.json",
     )
-    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files and fusion.json (default: models)")
     p.add_argument("--out", default="predictions.json", help="JSON output (default: predictions.json; '-' for none)")
-    p.add_argument(
-        "--crops", action="store_true", help="inputs are face crops already: no detection (48x48 images always are)"
-    )
-    p.add_argument(
-        "--align",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="rotate each face so its eyes are level before cropping (default: on; on FER2013 faces "
+    add_face_options(
+        p,
+        "rotate each face so its eyes are level before cropping (default: on; on FER2013 faces "
         "it changes nothing for upright heads and keeps the accuracy of heads tilted up to 35 "
         "degrees, which drops 5 points without it: bench/predict_check.py)",
     )
@@ -247,15 +250,8 @@ def add_gradcam(subparsers) -> None:
         default=None,
         help="class to explain: angry, disgust, fear, happy, sad, surprise, neutral (default: the predicted one)",
     )
-    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
     p.add_argument("--out", default="gradcam", help="output folder (default: gradcam/)")
-    p.add_argument("--crops", action="store_true", help="inputs are face crops already (48x48 images always are)")
-    p.add_argument(
-        "--align",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="level the eyes before cropping (default: on)",
-    )
+    add_face_options(p)
     p.set_defaults(func=cmd_gradcam)
 
 
@@ -267,8 +263,10 @@ def cmd_gradcam(args) -> int:
     from fer3d.reporting import gradcam
 
     target = gradcam.class_index(args.target)
-    models = {n: Classifier.from_file(Path(args.models_dir) / f"{n}.pt") for n in args.model.split(",") if n}
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; gradcam writes a folder of PNGs there")
+    models = {n: Classifier.from_file(Path(args.models_dir) / f"{n}.pt") for n in args.model.split(",") if n}
     crops, captions, cams = [], [], {name: [] for name in models}
     finder = None if args.crops else FaceFinder()
     try:
@@ -323,14 +321,7 @@ def add_viewer(subparsers) -> None:
         help="3D model file whose FaceMesh settings and mean face are used; with --color attention it must take "
         "landmarks (landmark_mlp, landmark_cnn, mesh_gnn; default: landmark_mlp)",
     )
-    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
-    p.add_argument("--crops", action="store_true", help="the image is a face crop already (48x48 images always are)")
-    p.add_argument(
-        "--align",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="level the eyes before cropping (default: on)",
-    )
+    add_face_options(p)
     p.set_defaults(func=cmd_viewer)
 
 
@@ -343,6 +334,9 @@ def cmd_viewer(args) -> int:
     from fer3d.reporting import gradcam
 
     path = Path(args.image)
+    for option, value in (("--out", args.out), ("--png", args.png)):
+        if value and Path(value).is_dir():
+            raise ValueError(f"{option} {value} is a folder; give a file name")
     classifier = Classifier.from_file(Path(args.models_dir) / f"{args.model}.pt")
     if classifier.mesh_settings is None:
         raise ValueError(f"--model {args.model} is a 2D model; the viewer needs a 3D one (its FaceMesh settings)")

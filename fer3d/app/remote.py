@@ -18,6 +18,10 @@ from urllib.parse import urlparse
 
 from ..config import DAGSHUB_HOST
 
+# seconds: an endpoint that accepts connections and never answers otherwise holds `dvc push` for
+# minutes with no output (botocore's defaults are 60 s per read, several attempts)
+S3_TIMEOUTS = {"connect_timeout": "10", "read_timeout": "20"}
+
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # Keys that hold credentials in a DVC remote section (s3, http, ssh, webdav, azure, gdrive, oss).
@@ -179,7 +183,7 @@ def configure_dagshub(
     setup = RemoteSetup(
         _check_remote_name(name),
         "s3://dvc",
-        {"endpointurl": f"{DAGSHUB_HOST}/{owner}/{repo}.s3", "verify": str(bool(verify)).lower()},
+        {"endpointurl": f"{DAGSHUB_HOST}/{owner}/{repo}.s3", "verify": str(bool(verify)).lower(), **S3_TIMEOUTS},
         default=default,
     )
     secrets = {"access_key_id": token, "secret_access_key": token} if token else {}
@@ -203,7 +207,7 @@ def configure_s3(
 ) -> RemoteSetup:
     """Any S3-compatible store. Keys, if given, go to .dvc/config.local; else DVC uses
     AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the AWS profile at push/pull time."""
-    options = {"verify": str(bool(verify)).lower()}
+    options = {"verify": str(bool(verify)).lower(), **S3_TIMEOUTS}
     if endpoint:
         options = {"endpointurl": _check_endpoint(endpoint), **options}
     access_key_id = _check_secret(access_key_id, "--access-key-id")

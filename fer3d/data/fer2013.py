@@ -12,6 +12,7 @@ import gzip
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +80,8 @@ def read_source(path: str | Path) -> Fer2013:
         try:
             with gzip.open(path, "rb") as f:
                 return parse_csv(f.read(), name=str(path))
-        except (OSError, EOFError) as e:
-            raise DataError(f"{path}: not a readable gzip file ({e})") from e
+        except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a flipped byte: zlib.error
+            raise DataError(f"{path}: not a readable gzip file ({type(e).__name__}: {e})") from e
     if magic == b"PK\x03\x04" or path.suffix.lower() == ".zip":
         return read_zip(path)
     return parse_csv(path.read_bytes(), name=str(path))
@@ -93,8 +94,9 @@ def parse_csv(raw: bytes, name: str = "fer2013.csv") -> Fer2013:
     if lines and lines[-1] == b"":
         lines.pop()
     if not lines or lines[0].strip() != CSV_HEADER:
-        found = lines[0][:60] if lines else b"an empty file"
-        raise DataError(f"{name}: expected the header {CSV_HEADER.decode()!r}, found {found!r}")
+        found = repr(lines[0][:60].decode(errors="replace")) if lines and lines[0] else "an empty first line"
+        found = found if raw else "an empty file"
+        raise DataError(f"{name}: expected the header {CSV_HEADER.decode()!r}, found {found}")
     n = len(lines) - 1
     labels = np.empty(n, np.int8)
     splits = np.empty(n, np.uint8)
@@ -126,14 +128,25 @@ def parse_csv(raw: bytes, name: str = "fer2013.csv") -> Fer2013:
         pixel_fields.append(pixels)
     values = np.fromstring(b" ".join(pixel_fields), dtype=np.int32, sep=" ") if n else np.empty(0, np.int32)
     if values.size != n * PIXELS:
-        # fromstring stops at the first token that is not an integer
-        bad_row = values.size // PIXELS
-        raise DataError(f"{name}: data row {bad_row} holds a pixel value that is not an integer")
+        # fromstring stops at the first token that is not an integer, and reads two spaces as one
+        raise DataError(f"{name}: {_bad_pixel_row(pixel_fields)}")
     if n and (values.min() < 0 or values.max() > 255):
         bad = int(np.flatnonzero((values < 0) | (values > 255))[0])
         raise DataError(f"{name}: data row {bad // PIXELS} has pixel value {values[bad]}, expected 0..255")
     images = values.astype(np.uint8).reshape(n, CROP_SIDE, CROP_SIDE)
     return Fer2013(images, labels, splits, np.arange(n, dtype=np.int32))
+
+
+def _bad_pixel_row(pixel_fields: list[bytes]) -> str:
+    """Which row's pixels do not parse, and why (only called once the whole parse has failed)."""
+    for i, pixels in enumerate(pixel_fields):
+        tokens = pixels.split(b" ")
+        if b"" in tokens:
+            return f"data row {i} has an empty pixel value (two spaces in a row, or one at an end)"
+        bad = next((t for t in tokens if not t.strip().lstrip(b"-").isdigit()), None)
+        if bad is not None:
+            return f"data row {i} holds a pixel value that is not an integer: {bad[:20].decode(errors='replace')!r}"
+    return "a pixel value does not parse as an integer"
 
 
 _LABEL_TOKENS = {str(i).encode() for i in range(len(EMOTIONS))}

@@ -62,10 +62,11 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def check_sha256(path: Path, expected: str) -> None:
+def check_sha256(path: Path, expected: str, name: str | None = None) -> None:
+    """`name`: what the message calls the file (the URL and final name, not a temporary file)."""
     found = sha256_of(path)
     if found != expected.lower():
-        raise DataError(f"{path}: sha256 is {found}, expected {expected.lower()} (data.sha256)")
+        raise DataError(f"{name or path}: sha256 is {found}, expected {expected.lower()} (data.sha256)")
 
 
 def fetch_url(url: str, sha256: str, download_dir: Path, timeout: float = 60) -> Path:
@@ -84,9 +85,10 @@ def fetch_url(url: str, sha256: str, download_dir: Path, timeout: float = 60) ->
         with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(target) as tmp:
             with open(tmp, "wb") as out:
                 shutil.copyfileobj(response, out, 1 << 20)
-            check_sha256(tmp, sha256)  # raising here removes the temp file: nothing half-written
-    except DataError as e:
-        raise DataError(f"{url}: {e}") from None
+            # raising here removes the temp file: nothing half-written
+            check_sha256(tmp, sha256, name=f"{url} (for {target}, not kept)")
+    except DataError:
+        raise
     except OSError as e:  # URLError, HTTPError and timeouts are OSErrors
         raise DataError(f"{url}: download failed ({e})") from e
     return target

@@ -9,6 +9,7 @@ z depth on the x scale, smaller = nearer the camera).
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -111,7 +112,10 @@ class Detector:
 _worker: dict = {}
 
 
-def _init_worker(min_detection_confidence: float, attempts: tuple[Attempt, ...]) -> None:
+def _init_worker(min_detection_confidence: float, attempts: tuple[Attempt, ...], ignore_sigint: bool = False) -> None:
+    if ignore_sigint:
+        # Ctrl-C reaches the whole process group: the parent alone handles it, and ends the workers
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker["detector"] = Detector(min_detection_confidence)
     _worker["attempts"] = attempts
 
@@ -156,17 +160,22 @@ def extract(
         pool = None
     else:
         # spawn, not fork: MediaPipe's graph threads do not survive a fork
-        pool = mp_.get_context("spawn").Pool(workers, _init_worker, init_args)
+        pool = mp_.get_context("spawn").Pool(workers, _init_worker, (*init_args, True))
         results = pool.imap_unordered(_process_chunk, jobs)
+    finished = False
     try:
         for start, pts, used in results:
             landmarks[start : start + len(pts)] = pts
             attempt_used[start : start + len(pts)] = used
             bar.update(len(pts))
+        finished = True
     finally:
         bar.close()
         if pool is not None:
-            pool.close()
+            if finished:
+                pool.close()
+            else:  # Ctrl-C or an error: stop the workers now instead of waiting for their chunks
+                pool.terminate()
             pool.join()
     return landmarks, attempt_used
 

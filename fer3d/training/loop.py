@@ -88,6 +88,19 @@ class TrainState:
         self.epoch = row["epoch"]
 
 
+class TrainingInterrupted(Exception):
+    """Ctrl-C (or SIGINT) during training; the checkpoint of the last finished epoch is kept."""
+
+    def __init__(self, epochs_done: int, checkpoint: Path):
+        self.epochs_done, self.checkpoint = epochs_done, checkpoint
+        kept = (
+            f"the checkpoint after epoch {epochs_done} is kept in {checkpoint}; `dvc repro` resumes from it"
+            if epochs_done
+            else "no epoch had finished, so there is no checkpoint; `dvc repro` starts over"
+        )
+        super().__init__(f"interrupted; {kept}")
+
+
 @dataclass
 class TrainResult:
     best_epoch: int
@@ -207,7 +220,25 @@ def fit(
     key = ckpt.key(cfg, fingerprint)
     resumed = ckpt.resume(checkpoint, key, run, state)
     start = time.perf_counter()
-    stopped_early = False
+    try:
+        stopped_early = _epochs(run, state, key, checkpoint, tracker, progress)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(state.epoch, checkpoint) from None
+    model.load_state_dict(state.best_state)
+    seconds = time.perf_counter() - start + sum(r["seconds"] for r in state.history[:resumed])
+    return TrainResult(
+        best_epoch=state.best_epoch,
+        best_val_acc=state.best_val_acc,
+        history=state.history,
+        seconds=seconds,
+        stopped_early=stopped_early,
+        resumed_from_epoch=resumed,
+    )
+
+
+def _epochs(run: Run, state: TrainState, key: str, checkpoint: Path, tracker, progress: bool) -> bool:
+    """Train the remaining epochs, a checkpoint after each; True when early stopping ended them."""
+    model, cfg = run.model, run.cfg
     for epoch in range(state.epoch + 1, int(cfg["epochs"]) + 1):
         epoch_start = time.perf_counter()
         trained = train_one_epoch(run, epoch, progress)
@@ -227,18 +258,8 @@ def fit(
         ckpt.save(checkpoint, key, run, state)
         patience = int(cfg["patience"])
         if patience and state.bad_epochs >= patience:
-            stopped_early = True
-            break
-    model.load_state_dict(state.best_state)
-    seconds = time.perf_counter() - start + sum(r["seconds"] for r in state.history[:resumed])
-    return TrainResult(
-        best_epoch=state.best_epoch,
-        best_val_acc=state.best_val_acc,
-        history=state.history,
-        seconds=seconds,
-        stopped_early=stopped_early,
-        resumed_from_epoch=resumed,
-    )
+            return True
+    return False
 
 
 def _log_epoch(cfg: dict, row: dict, state: TrainState, tracker) -> None:

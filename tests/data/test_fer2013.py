@@ -94,6 +94,61 @@ def test_wrong_header_missing_file_corrupt_gzip_and_zip(tmp_path, fer_csv_lines)
         data.read_source(bad_zip)
 
 
+def test_a_double_space_is_named_at_its_row_not_the_last(fer_csv_lines):
+    lines = list(fer_csv_lines[:40])
+    emotion, pixels, usage = lines[4].split(b",")
+    values = pixels.split(b" ")
+    lines[4] = b",".join([emotion, b" ".join(values[:10]) + b"  " + b" ".join(values[11:]), usage])  # one missing
+    with pytest.raises(DataError, match=r"data row 3 has an empty pixel value \(two spaces in a row"):
+        data.parse_csv(csv_bytes(lines))
+
+
+def test_empty_file_and_flipped_gzip_byte_get_plain_messages(tmp_path, fer_csv_lines):
+    empty = tmp_path / "fer2013.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError) as error:
+        data.read_source(empty)
+    assert str(error.value) == f"{empty}: expected the header 'emotion,pixels,Usage', found an empty file"
+    packed = bytearray(gzip.compress(csv_bytes(fer_csv_lines[:30])))
+    packed[len(packed) // 2] ^= 0xFF  # a flipped byte inside the deflate stream
+    flipped = tmp_path / "flipped.csv.gz"
+    flipped.write_bytes(bytes(packed))
+    with pytest.raises(DataError, match=f"{flipped}: not a readable gzip file"):
+        data.read_source(flipped)
+
+
+def test_fuzzed_csv_files_always_get_a_message_naming_the_file(tmp_path, fer_csv_lines):
+    """Random truncations and byte flips of a small real csv (plain and gzipped): the reader either
+    reads it or raises DataError naming the file; never another exception."""
+    rng = np.random.default_rng(0)
+    original = csv_bytes(fer_csv_lines[:25])
+    outcomes = {"read": 0, "refused": 0}
+    for trial in range(150):
+        raw = bytearray(original)
+        if trial % 3 == 0:
+            raw = raw[: int(rng.integers(0, len(raw)))]
+        for _ in range(int(rng.integers(1, 4))):
+            if raw:
+                raw[int(rng.integers(0, len(raw)))] = int(rng.integers(0, 256))
+        path = tmp_path / (f"fuzz{trial}.csv.gz" if trial % 2 else f"fuzz{trial}.csv")
+        path.write_bytes(gzip.compress(bytes(raw)) if trial % 2 else bytes(raw))
+        if trial % 4 == 1:  # damage the gzip stream itself too
+            packed = bytearray(path.read_bytes())
+            packed[int(rng.integers(10, len(packed)))] ^= 0x55
+            path.write_bytes(bytes(packed))
+        try:
+            fer = data.read_source(path)
+            assert len(fer) <= 24
+            outcomes["read"] += 1
+        except DataError as e:
+            assert str(path) in str(e), str(e)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(  # nothing else written beside them
+        f"fuzz{t}.csv.gz" if t % 2 else f"fuzz{t}.csv" for t in range(150)
+    )
+
+
 def msambare_zip(fer, path, per_class=2):
     """The Kaggle msambare layout, built from real rows (PNG, so pixels survive exactly)."""
     from PIL import Image
@@ -162,8 +217,11 @@ def test_url_source_is_checked_against_sha256(http_server, tmp_path, fer_csv_lin
     target_dir = tmp_path / "raw"
     path = sources.fetch(f"{base}/fer2013.csv.gz", sha256=digest, search_dirs=[], download_dir=target_dir)
     assert path.read_bytes() == payload and len(data.read_source(path)) == 20
-    with pytest.raises(DataError, match="sha256 is .*, expected 0+"):
+    with pytest.raises(DataError, match="sha256 is .*, expected 0+") as error:
         sources.fetch(f"{base}/fer2013.csv.gz", sha256="0" * 64, search_dirs=[], download_dir=tmp_path / "raw2")
+    # named by its URL and final name, not by the temporary file it was checked in
+    assert str(error.value).startswith(f"{base}/fer2013.csv.gz (for {tmp_path / 'raw2' / 'fer2013.csv.gz'}")
+    assert ".fer2013.csv.gz." not in str(error.value)
     assert not (tmp_path / "raw2").exists() or not any((tmp_path / "raw2").iterdir())  # nothing half-written
     with pytest.raises(DataError, match="data.sha256 is empty"):
         sources.fetch(f"{base}/fer2013.csv.gz", sha256="", search_dirs=[], download_dir=target_dir)

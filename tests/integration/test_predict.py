@@ -384,3 +384,20 @@ def test_report_html_is_self_contained(tiny_repo):
     assert base64.b64decode(sources[0].split(",", 1)[1])[:4] == b"\x89PNG"
     assert not re.search(r"https?://", html)
     assert "<table>" in html and "PrivateTest acc" in html
+
+
+def test_out_pointing_at_a_folder_or_a_file_gets_a_one_line_error(tiny_repo, inputs, tmp_path):
+    folder, existing = tmp_path / "a_folder", tmp_path / "a_file.txt"
+    folder.mkdir()
+    existing.write_text("keep me")
+    photo = str(inputs["photo"])
+    for args, message in (
+        (["predict", photo, "--out", str(folder)], f"--out {folder} is a folder"),
+        (["gradcam", photo, "--out", str(existing)], f"--out {existing} is a file"),
+        (["viewer", photo, "--out", str(folder)], f"--out {folder} is a folder"),
+        (["viewer", photo, "--png", str(folder), "--out", str(tmp_path / "v.html")], f"--png {folder} is a folder"),
+    ):
+        result = fer3d_cli(tiny_repo, *args)
+        assert result.returncode != 0 and message in result.stderr, result.stderr[-1000:]
+        assert "Traceback" not in result.stderr
+    assert existing.read_text() == "keep me"

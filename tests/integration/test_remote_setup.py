@@ -84,6 +84,7 @@ def test_dagshub_in_process(repo, capsys):
     config = (repo / ".dvc" / "config").read_text()
     assert "url = s3://dvc" in config and "endpointurl = https://dagshub.com/alice/fer3d.s3" in config
     assert "remote = origin" in config and "verify = true" in config
+    assert "connect_timeout = 10" in config and "read_timeout = 20" in config  # no silent 7-minute hang
     assert_secret_only_local(repo, SECRET)
     assert "export MLFLOW_TRACKING_URI=https://dagshub.com/alice/fer3d.mlflow" in out
     assert "export MLFLOW_TRACKING_USERNAME=alice" in out

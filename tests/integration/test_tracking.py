@@ -250,6 +250,22 @@ def test_unreachable_server_from_the_start(tmp_path, capfd):
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == tracking.HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
 
 
+def test_a_password_in_the_tracking_uri_is_never_printed(tmp_path, capfd):
+    secret = "s3cr3t-Pa55word"
+    os.environ["MLFLOW_TRACKING_URI"] = f"http://alice:{secret}@127.0.0.1:{free_port()}"
+    os.environ["MLFLOW_TRACKING_PASSWORD"] = "an0ther-s3cret"
+    with Tracker(experiment="fer3d", run_name="cnn") as tracker:
+        train_like(tracker, tmp_path / "models", range(2))
+        tracker.log_metrics({"bad": "not a number"})
+    captured = capfd.readouterr()
+    output = captured.out + captured.err
+    assert WARNING in output and "***@127.0.0.1" in output  # the warning is there, redacted
+    assert secret not in output and "an0ther-s3cret" not in output and secret not in tracker.status
+    assert tracking.redact(f"boom at https://bob:{secret}@host/x and https://carol:pw@other") == (
+        "boom at https://***@host/x and https://***@other"
+    )
+
+
 def test_hung_server_costs_only_the_timeout(tmp_path, capfd):
     """A server that accepts connections and never answers: bounded by the (user-set) timeout."""
     import socket

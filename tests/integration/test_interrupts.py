@@ -1,0 +1,116 @@
+"""What survives an interrupt: Ctrl-C in training keeps the last epoch's checkpoint and says so;
+a checkpoint is never resumed after the data changed; Ctrl-C in the landmarks stage stops every
+worker within seconds and writes nothing. Real stages on a small real subset."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.conftest import project_copy, requires_data, run_dvc
+
+pytestmark = [requires_data, pytest.mark.slow]
+QUIET = {"FER3D_TRACKING": "off", "FER3D_PROGRESS": "0", "GLOG_minloglevel": "2", "OMP_NUM_THREADS": "1"}
+EPOCHS = 40
+
+
+def stage(repo: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, **QUIET}
+    env.pop("FER3D_ROOT", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", *args], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def interrupt_after(proc: subprocess.Popen, marker: str, timeout: float = 300) -> tuple[str, str, float]:
+    """Send SIGINT once `marker` appears on stdout; (stdout, stderr, seconds from SIGINT to exit)."""
+    lines, deadline = [], time.monotonic() + timeout
+    for line in proc.stdout:
+        lines.append(line)
+        if marker in line or time.monotonic() > deadline:
+            break
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    return "".join(lines) + out, err, time.monotonic() - sent
+
+
+def set_params(repo: Path, **changes) -> None:
+    p = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = p
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    overrides = {"data.limit": 60, "models.landmark_mlp.epochs": EPOCHS, "batch_size": 16, "device": "cpu"}
+    repo = project_copy(tmp_path_factory.mktemp("interrupts"), {**overrides, "landmarks.workers": 1})
+    run_dvc(repo, "repro", "meshes", env=QUIET)
+    return repo
+
+
+def weights(path: Path) -> dict:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_ctrl_c_in_training_keeps_the_checkpoint_and_a_data_change_refuses_it(repo):
+    ckpt = repo / "models" / "checkpoints" / "landmark_mlp.ckpt"
+    out, err, _ = interrupt_after(stage(repo, "stages.train", "landmark_mlp"), f"epoch 2/{EPOCHS}")
+    assert "Traceback" not in err, err[-2000:]
+    assert "interrupted; the checkpoint after epoch" in err and str(ckpt) in err and "resumes" in err
+    assert ckpt.exists() and not (repo / "models" / "landmark_mlp.pt").exists()
+
+    # the data change: another subset. Resuming would mix two datasets in one model.
+    set_params(repo, **{"data.limit": 50})
+    run_dvc(repo, "repro", "meshes", env=QUIET)
+    resumed = stage(repo, "stages.train", "landmark_mlp")
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-2000:]
+    assert "was made with other params, data or training code; starting from epoch 1" in out
+    assert "resuming" not in out
+    after_refusal = weights(repo / "models" / "landmark_mlp.pt")
+    fresh = stage(repo, "stages.train", "landmark_mlp")  # no checkpoint now: a clean run on the new data
+    assert fresh.wait(timeout=600) == 0
+    after_fresh = weights(repo / "models" / "landmark_mlp.pt")
+    assert all(torch.equal(after_refusal[k], after_fresh[k]) for k in after_fresh)
+
+
+def test_resume_after_ctrl_c_with_nothing_changed_gives_the_same_model(repo):
+    out, err, _ = interrupt_after(stage(repo, "stages.train", "landmark_mlp"), f"epoch 3/{EPOCHS}")
+    assert "the checkpoint after epoch" in err
+    again = stage(repo, "stages.train", "landmark_mlp")
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0 and "train: resuming" in out, err[-2000:]
+    resumed = weights(repo / "models" / "landmark_mlp.pt")
+    fresh = stage(repo, "stages.train", "landmark_mlp")
+    assert fresh.wait(timeout=600) == 0
+    assert all(torch.equal(resumed[k], v) for k, v in weights(repo / "models" / "landmark_mlp.pt").items())
+
+
+def test_ctrl_c_in_landmarks_with_two_workers_stops_within_seconds(repo):
+    set_params(repo, **{"data.limit": 1500, "landmarks.workers": 2})
+    run_dvc(repo, "repro", "download", env=QUIET)
+    (repo / "data" / "landmarks.npz").unlink(missing_ok=True)
+    proc = stage(repo, "stages.landmarks")
+    time.sleep(12)  # the two spawned workers have started their FaceMesh and are busy
+    assert proc.poll() is None, "the stage ended before it could be interrupted"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 10
+    assert proc.returncode == 130 and "interrupted; nothing written" in err and "Traceback" not in err
+    assert not (repo / "data" / "landmarks.npz").exists()
+    assert not list((repo / "data").glob("*.tmp*")) and not list((repo / "data").glob(".*landmarks*"))

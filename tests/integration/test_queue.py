@@ -1,0 +1,46 @@
+"""The DVC experiment queue: `dvc exp run --queue` runs each experiment in a temporary copy under
+.dvc/tmp/exps/, where `../shared/data` and a local MLflow store would point into the copy. Paths
+outside the repository resolve from the workspace, so two queued experiments run side by side
+(`dvc queue start -j 2`), score FER+, and leave their MLflow runs in the workspace's store."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+
+import pytest
+
+from tests.conftest import SHARED_DATA, SMALL_PIPELINE, project_copy, requires_data, run_dvc
+
+pytestmark = [requires_data, pytest.mark.slow]
+
+
+def test_two_queued_experiments_run_in_parallel_with_fer_plus_and_mlflow(tmp_path):
+    # the project's default `../shared/data`, relative: it must resolve from the workspace
+    (tmp_path / "shared").symlink_to(SHARED_DATA.parent, target_is_directory=True)
+    repo = project_copy(tmp_path / "project", {**SMALL_PIPELINE, "epochs": 1, "data.shared_dir": "../shared/data"})
+    env = {"FER3D_TRACKING": "on", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    run_dvc(repo, "exp", "run", "--queue", "--name", "lr-a", "-S", "lr=0.001", env=env)
+    run_dvc(repo, "exp", "run", "--queue", "--name", "lr-b", "-S", "lr=0.003", env=env)
+    run_dvc(repo, "queue", "start", "-j", "2", env=env)
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        status = run_dvc(repo, "queue", "status", env=env).stdout
+        if "Running" not in status and "Queued" not in status:
+            break
+        time.sleep(10)
+    assert status.count("Success") == 2, status + run_dvc(repo, "queue", "logs", "lr-a", check=False).stdout[-3000:]
+    shown = json.loads(run_dvc(repo, "exp", "show", "--json", env=env).stdout)
+    experiments = {e["name"]: e for row in shown for exp in (row.get("experiments") or []) for e in exp.get("revs", [])}
+    assert {"lr-a", "lr-b"} <= set(experiments), list(experiments)
+    for name in ("lr-a", "lr-b"):
+        metrics = experiments[name]["data"]["metrics"]["metrics/summary.json"]["data"]
+        assert metrics["subset_sizes"]["ferplus"] > 0, f"{name}: FER+ was not scored"
+    # every training stage of both experiments logged to the workspace's store, not the copies'
+    db = repo / "mlflow.db"
+    assert db.exists(), os.listdir(repo)
+    with sqlite3.connect(db) as con:
+        runs = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    assert runs >= 16, runs
