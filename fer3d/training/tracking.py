@@ -125,6 +125,26 @@ def _one_line(error: BaseException, limit: int = 300) -> str:
 
 
 @contextlib.contextmanager
+def _sqlite_store_lock(uri: str) -> Iterator[None]:
+    """Serialise opening a local sqlite store across processes: two queued experiments (`dvc queue
+    start -j 2`) opening a new store at once both migrate its schema, and one fails
+    ("duplicate column name"), losing that stage's run."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    lock = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def _quiet_retries() -> Iterator[None]:
     """urllib3 logs a warning per retry; the tracker prints its own single warning instead."""
     log = logging.getLogger("urllib3.connectionpool")
@@ -228,8 +248,9 @@ class Tracker:
         import mlflow
         from mlflow.tracking.context.registry import resolve_tags
 
-        client = mlflow.MlflowClient(tracking_uri=self.uri)
-        experiment = client.get_experiment_by_name(self.experiment)
+        with _sqlite_store_lock(self.uri):  # the first use of a store creates and migrates its tables
+            client = mlflow.MlflowClient(tracking_uri=self.uri)
+            experiment = client.get_experiment_by_name(self.experiment)
         if experiment is not None:
             experiment_id = experiment.experiment_id
         else:
