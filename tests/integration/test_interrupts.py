@@ -26,7 +26,15 @@ def stage(repo: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, **QUIET}
     env.pop("FER3D_ROOT", None)
     return subprocess.Popen(
-        [sys.executable, "-m", *args], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", *args],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as a stage started from a terminal: a runner that starts the tests in the background
+        # (CI, `nohup … &`) passes SIGINT down ignored, and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
