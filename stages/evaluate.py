@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from fer3d import params
-from fer3d.config import EMOTIONS, TRAIN, VAL, Paths
+from fer3d.config import EMOTIONS, VAL, Paths
 from fer3d.data import ferplus
 from fer3d.device import resolve_device
 from fer3d.evaluation import protocol
@@ -38,8 +38,7 @@ def main() -> None:
     results = {
         n: model_result(c.family, c.kind, probas[n], label, split, sets, speed[n]) for n, c in classifiers.items()
     }
-    prior = (np.bincount(label[split == TRAIN], minlength=len(EMOTIONS)) / max(1, (split == TRAIN).sum())).tolist()
-    fusions = fit_fusions(fusion_members(fusion_spec, classifiers), classifiers, probas, label, split, found, prior)
+    fusions = fit_fusions(fusion_members(fusion_spec, classifiers), classifiers, probas, label, split, found)
     for name, f in fusions.items():
         probas[name] = f.combine(probas, found)
         results[name] = {
@@ -129,7 +128,6 @@ def fit_fusions(
     label: np.ndarray,
     split: np.ndarray,
     found: np.ndarray,
-    prior: list[float],
 ) -> dict[str, Fusion]:
     """Each row's weights, fitted on PublicTest; a 3D member votes only where a face was found."""
     val = split == VAL
@@ -138,6 +136,8 @@ def fit_fusions(
         families = [classifiers[m].family for m in members]
         takes_part = [found[val] if f == "3d" else np.ones(int(val.sum()), bool) for f in families]
         weights = fit_weights([probas[m][val] for m in members], label[val], takes_part)
+        # every model file keeps the same training prior: a fusion answers with it where no member votes
+        prior = classifiers[members[0]].prior.tolist()
         fusions[row] = Fusion(row, members, [float(w) for w in weights], families, prior)
     return fusions
 
