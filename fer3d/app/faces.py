@@ -6,6 +6,7 @@ align=False), and cut a 48x48 gray crop with INTER_AREA. Inputs that already are
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Iterable
@@ -56,6 +57,13 @@ def read_image(path: Path) -> np.ndarray:
         image = _read_with_pillow(path)
     if image is None:
         raise InputError(f"{path}: not a readable image (expected one of {', '.join(IMAGE_SUFFIXES)})")
+    return _normalise_decoded(image)
+
+
+def _normalise_decoded(image: np.ndarray) -> np.ndarray:
+    """8-bit gray or BGR from whatever cv2/Pillow decoded (16-bit, alpha, one channel)."""
+    import cv2
+
     if image.dtype != np.uint8:
         image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(image.max())))
     if image.ndim == 3 and image.shape[2] == 4:
@@ -65,7 +73,7 @@ def read_image(path: Path) -> np.ndarray:
     return image
 
 
-def _read_with_pillow(path: Path) -> np.ndarray | None:
+def _read_with_pillow(path: Path | io.BytesIO) -> np.ndarray | None:
     from PIL import Image
 
     try:
@@ -208,12 +216,32 @@ def crop_face(image: np.ndarray, det: Detection, align: bool = False) -> Face:
 def faces_in(path: Path, finder: FaceFinder | None, crops: bool, align: bool) -> tuple[list[Face], np.ndarray]:
     """The faces of one file (InputError when it has none) and the image."""
     image = read_image(path)
+    return faces_in_image(image, finder, crops, align, name=str(path)), image
+
+
+def faces_in_image(
+    image: np.ndarray, finder: FaceFinder | None, crops: bool, align: bool, name: str = "image"
+) -> list[Face]:
+    """The faces of one decoded image (InputError naming `name` when it has none)."""
     if crops or is_crop(image):
-        return [Face(as_crop(image), [0, 0, image.shape[1], image.shape[0]])], image
+        return [Face(as_crop(image), [0, 0, image.shape[1], image.shape[0]])]
     detections = finder.find(image)
     if not detections:
         raise InputError(
-            f"{path}: no face found ({image.shape[1]}x{image.shape[0]} image); "
+            f"{name}: no face found ({image.shape[1]}x{image.shape[0]} image); "
             "if it is a face crop already, use --crops"
         )
-    return [crop_face(image, d, align) for d in detections], image
+    return [crop_face(image, d, align) for d in detections]
+
+
+def decode_image(data: bytes, name: str = "upload") -> np.ndarray:
+    """Bytes of an image file → uint8 gray or BGR, as read_image reads files; InputError naming `name`."""
+    import cv2
+
+    buffer = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    if image is None and buffer.size:
+        image = _read_with_pillow(io.BytesIO(data))
+    if image is None:
+        raise InputError(f"{name}: not a readable image (expected one of {', '.join(IMAGE_SUFFIXES)})")
+    return _normalise_decoded(image)

@@ -3,7 +3,8 @@
 Faces are found and cut as fer3d.app.faces says; the models are a fer3d.inference.Predictor (the
 same Classifiers and fusion rows the evaluate stage scored), fed `batch_size` faces at a time
 across files. A face FaceMesh finds no mesh on gets the 3D models' training class prior (the rule
-the evaluate stage applies), flagged `from_prior` in the JSON and `*` in the table."""
+the evaluate stage applies), flagged `from_prior` in the JSON and `*` in the table. A face with a mesh
+also gets its head pose (fer3d.face3d.pose), in the photo's frame."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..face3d.pose import POSE_NAMES, FrontalFace, head_pose
 from ..inference import Predictor
-from .faces import Face, FaceFinder, InputError, faces_in, list_inputs
+from .faces import Face, FaceFinder, InputError, faces_in, faces_in_image, list_inputs
 
 NO_MESH = "FaceMesh found no face mesh on the 48x48 crop; the 3D models answer with their training class prior"
 
@@ -96,6 +98,44 @@ def predict_files(
     return Run(files, n_faces, seconds)
 
 
+def predict_image(
+    image: np.ndarray,
+    predictor: Predictor,
+    finder: FaceFinder | None,
+    name: str = "upload",
+    crops: bool = False,
+    align: bool = True,
+) -> dict:
+    """One decoded image (uint8 gray or BGR) → the per-file entry `fer3d predict` writes:
+    {"file", "image_size", "faces": [...]}. InputError (naming `name`) when it has no face."""
+    faces = faces_in_image(image, finder, crops, align, name)
+    entry = {"file": name, "image_size": [int(image.shape[1]), int(image.shape[0])]}
+    _score(predictor, [_Pending(entry, faces)], None)
+    return entry
+
+
+def pose_reference(predictor: Predictor) -> FrontalFace | None:
+    """The frontal face head pose is measured against: from the first 3D model's file."""
+    for classifier in predictor.classifiers.values():
+        if classifier.needs_mesh:
+            return FrontalFace.from_model_stats(classifier.stats)
+    return None
+
+
+def head_poses(predictor: Predictor, faces: list[Face], points, has_mesh) -> list[dict | None]:
+    """{"yaw", "pitch", "roll"} degrees per face in the photo's frame (the crop's roll plus the
+    angle the crop was levelled by); None where no mesh was found or no 3D model was asked."""
+    reference = pose_reference(predictor) if points is not None else None
+    if reference is None:
+        return [None] * len(faces)
+    angles = head_pose(points, reference)
+    out: list[dict | None] = []
+    for face, found, (yaw, pitch, roll) in zip(faces, has_mesh, angles):
+        roll = (roll + face.angle + 180) % 360 - 180
+        out.append(dict(zip(POSE_NAMES, (round(float(v), 2) for v in (yaw, pitch, roll)))) if found else None)
+    return out
+
+
 def _score(predictor: Predictor, pending: list[_Pending], on_file) -> int:
     """Score the pending files' faces in one batch, fill in their entries; empties `pending`."""
     faces = [f for p in pending for f in p.faces]
@@ -104,6 +144,7 @@ def _score(predictor: Predictor, pending: list[_Pending], on_file) -> int:
         return 0
     scores = predictor.predict_proba(np.stack([f.crop for f in faces]))
     has_mesh = scores.has_mesh if scores.has_mesh is not None else np.ones(len(faces), bool)
+    poses = head_poses(predictor, faces, scores.points, has_mesh)
     i = 0
     for p in pending:
         p.entry["faces"] = []
@@ -114,6 +155,7 @@ def _score(predictor: Predictor, pending: list[_Pending], on_file) -> int:
                 "detection_score": face.score,
                 "rotation_degrees": face.angle,
                 "mesh_found": bool(has_mesh[i]) if predictor.needs_mesh else None,
+                "head_pose": poses[i],
                 "predictions": face_predictions(predictor, scores.probas, i, bool(has_mesh[i])),
             }
             if predictor.needs_mesh and not has_mesh[i]:

@@ -82,6 +82,19 @@ def test_two_faces_in_one_photo_left_to_right(photo_run, inputs):
     assert all(set(f["predictions"]) == set(data["models"]) for f in faces)
 
 
+def test_head_pose_of_a_face_and_its_mirror_image(photo_run, inputs):
+    """The pair is the photo beside its mirror image: same pitch, yaw and roll (in the photo's frame,
+    after the crop was levelled) negated, within FaceMesh's few degrees of asymmetry."""
+    _, data = photo_run
+    single = next(f for f in data["files"] if f["file"] == str(inputs["photo"]))["faces"][0]["head_pose"]
+    left, right = (f["head_pose"] for f in next(f for f in data["files"] if f["file"] == str(inputs["pair"]))["faces"])
+    assert set(single) == {"yaw", "pitch", "roll"}
+    assert all(abs(v) < 30 for v in single.values()), single  # she faces the camera
+    assert left == pytest.approx(single, abs=2.0)  # the same face, found in a wider picture
+    assert right["yaw"] == pytest.approx(-left["yaw"], abs=3) and right["roll"] == pytest.approx(-left["roll"], abs=3)
+    assert right["pitch"] == pytest.approx(left["pitch"], abs=3)
+
+
 def test_every_model_gives_7_probabilities_summing_to_1(photo_run, inputs):
     _, data = photo_run
     assert set(data["models"]) == set(MODEL_NAMES) | {"fusion", "fusion_2d", "fusion_3d"}
