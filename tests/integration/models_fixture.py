@@ -1,6 +1,8 @@
 """Trained models for tests of what uses them (predict, Grad-CAM, viewer, report): the whole DVC
-pipeline on a small real subset (~60 rows per split, 1 epoch per model, ~60 s), once per module
-that asks for it. Import the fixture into a test module: `from tests.integration.models_fixture import tiny_repo`."""
+pipeline on a small real subset (~60 rows per split, 1 epoch per model, ~2 min here), once per test
+session (every module that uses the models shares it). It is read-only for tests: write outputs under
+tmp_path, and copy what a test must change. The fixture reaches every integration module through
+tests/integration/conftest.py."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ TINY_PIPELINE = {
 QUIET = {"OMP_NUM_THREADS": "1", "FER3D_TRACKING": "off", "FER3D_PROGRESS": "0", "GLOG_minloglevel": "2"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_repo(tmp_path_factory) -> Path:
     """A project copy after `dvc repro`: models/, metrics/, reports/ all written."""
     repo = project_copy(tmp_path_factory.mktemp("tiny_repo"), TINY_PIPELINE)

@@ -1,0 +1,135 @@
+"""Labelled face folders built from real FER2013 rows: both layouts, class-name synonyms, other sizes,
+colours and formats, groups, and a clear error naming the path for every kind of bad folder."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer3d.app.evaluate_folder import folder_faces
+from fer3d.config import EMOTIONS
+from fer3d.data.folders import FolderError, canonical_class, scan
+from tests.conftest import requires_data
+
+pytestmark = requires_data
+# FER+/RAF-DB/CK+ style names for FER2013's classes
+FOLDER_NAMES = {"angry": "Anger", "disgust": "DI", "fear": "fearful", "happy": "3_happiness", "sad": "SA"}
+
+
+def write_images(folder: Path, images: np.ndarray, labels: np.ndarray, sizes=(48, 96, 160)) -> list[Path]:
+    """Each image into <folder>/<class name>/subject<k>/, cycling sizes, gray/colour and formats."""
+    import cv2
+
+    written = []
+    formats = (".png", ".jpg", ".tiff")
+    for i, (img, lab) in enumerate(zip(images, labels)):
+        name = FOLDER_NAMES.get(EMOTIONS[lab], EMOTIONS[lab])
+        d = folder / name / f"subject{i % 3}"
+        d.mkdir(parents=True, exist_ok=True)
+        side = sizes[i % len(sizes)]
+        out = cv2.resize(img, (side, side), interpolation=cv2.INTER_CUBIC)
+        if i % 2:
+            out = cv2.applyColorMap(out, cv2.COLORMAP_BONE)  # colour, still face-like
+        path = d / f"img{i:03d}{formats[i % 3]}"
+        cv2.imwrite(str(path), out)
+        written.append(path)
+    return written
+
+
+def test_class_layout_with_synonyms_sizes_and_formats(fer_small, tmp_path):
+    files = write_images(tmp_path, fer_small.images[:42], fer_small.label[:42])
+    folder = scan(tmp_path)
+    assert folder.splits is None and sorted(folder.files) == sorted(files)
+    by_file = dict(zip(folder.files, folder.labels))
+    for f, lab in zip(files, fer_small.label[:42]):
+        assert by_file[f] == EMOTIONS[lab]
+    assert folder.classes == [c for c in EMOTIONS if c in set(folder.labels)]  # canonical order
+    assert sum(folder.counts().values()) == 42
+
+
+def test_split_layout(fer_small, tmp_path):
+    write_images(tmp_path / "train", fer_small.images[:30], fer_small.label[:30])
+    write_images(tmp_path / "Validation", fer_small.images[30:50], fer_small.label[30:50])
+    write_images(tmp_path / "test", fer_small.images[50:70], fer_small.label[50:70])
+    folder = scan(tmp_path)
+    assert sorted(set(folder.splits)) == ["test", "train", "val"]
+    assert folder.only_split("val").files == [f for f, s in zip(folder.files, folder.splits) if s == "val"]
+    assert len(folder.only_split("test").files) == 20
+    with pytest.raises(FolderError, match="has no 'val' split"):
+        scan(tmp_path).subset(np.array([s != "val" for s in folder.splits])).only_split("val")
+
+
+def test_synonyms():
+    where = Path("x")
+    assert [canonical_class(n, where) for n in ("HA", "happiness", "03-Happy", "surprised", "NE", "contempt")] == [
+        "happy",
+        "happy",
+        "happy",
+        "surprise",
+        "neutral",
+        "contempt",
+    ]
+    with pytest.raises(FolderError, match=r"x: unknown class folder name 'joyful'; known names: angry \(anger"):
+        canonical_class("joyful", where)
+
+
+def test_groups_from_a_pattern(fer_small, tmp_path):
+    write_images(tmp_path, fer_small.images[:30], fer_small.label[:30])
+    folder = scan(tmp_path)
+    groups = folder.groups(r"subject(\d)")
+    names = [f.parent.name for f in folder.files]
+    assert len(set(groups.tolist())) == 3
+    assert all((groups[i] == groups[j]) == (names[i] == names[j]) for i in range(30) for j in range(30))
+    assert (folder.groups(None) == np.arange(30)).all()
+    with pytest.raises(FolderError, match=r"matches none of 30 file path\(s\), e.g."):
+        folder.groups(r"person\d+")
+    with pytest.raises(FolderError, match="not a regular expression"):
+        folder.groups("subject(")
+
+
+def test_bad_folders_name_the_path(fer_small, tmp_path):
+    import cv2
+
+    with pytest.raises(FolderError, match=f"{tmp_path / 'missing'}: not a folder"):
+        scan(tmp_path / "missing")
+    empty = tmp_path / "empty"
+    (empty / "happy").mkdir(parents=True)
+    (empty / "happy" / "notes.txt").write_text("no images here")
+    with pytest.raises(FolderError, match=f"{empty}: no images in <class>/ folders"):
+        scan(empty)
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    cv2.imwrite(str(loose / "a.png"), fer_small.images[0])
+    with pytest.raises(FolderError, match=r"1 image\(s\) lie outside class folders"):
+        scan(loose)
+    unknown = tmp_path / "unknown"
+    write_images(unknown, fer_small.images[:4], fer_small.label[:4])
+    (unknown / "smirk").mkdir()
+    with pytest.raises(FolderError, match=f"{unknown / 'smirk'}: unknown class folder name 'smirk'"):
+        scan(unknown)
+    one = tmp_path / "one"
+    write_images(one, fer_small.images[:3], np.full(3, 3))
+    with pytest.raises(FolderError, match=f"{one}: only one class \\(happy\\)"):
+        scan(one)
+    split = tmp_path / "split"
+    write_images(split / "train", fer_small.images[:10], fer_small.label[:10])
+    (split / "test" / "happy").mkdir(parents=True)
+    with pytest.raises(FolderError, match=f"{split / 'test'}: split 'test' has no images"):
+        scan(split)
+    mixed = tmp_path / "mixed"
+    write_images(mixed / "train", fer_small.images[:10], fer_small.label[:10])
+    write_images(mixed, fer_small.images[10:14], fer_small.label[10:14])
+    with pytest.raises(FolderError, match=f"{mixed}: mixes split folders"):
+        scan(mixed)
+
+
+def test_an_unreadable_file_stops_the_run_naming_it(fer_small, tmp_path):
+    write_images(tmp_path, fer_small.images[:6], fer_small.label[:6], sizes=(48,))
+    broken = tmp_path / "Anger" / "broken.png"
+    broken.parent.mkdir(exist_ok=True)
+    broken.write_bytes(b"not a png at all")
+    with pytest.raises(FolderError, match=f"1 unreadable file\\(s\\) in {tmp_path}: {broken}: not a readable image"):
+        folder_faces(scan(tmp_path), finder=None, crops=True)
+    broken.unlink()
+    faces = folder_faces(scan(tmp_path), finder=None, crops=True)
+    assert faces.crops.shape == (6, 48, 48) and faces.kept.all()

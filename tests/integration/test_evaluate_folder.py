@@ -1,0 +1,94 @@
+"""`fer3d evaluate-folder` on the tiny pipeline's models: a folder made from its PublicTest images
+reproduces the evaluate stage's PublicTest accuracy of every model and fusion row exactly; photos
+go through face detection (a picture without a face is dropped and counted); bad input is named."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from fer3d.config import EMOTIONS, VAL
+from fer3d.io import load_npz
+from tests.conftest import requires_data
+from tests.integration.models_fixture import fer3d_cli
+from tests.integration.test_predict import sample_photo
+
+pytestmark = [requires_data, pytest.mark.slow]
+ALIASES = {"angry": "anger", "happy": "HA", "surprise": "surprised"}  # names other datasets use
+
+
+@pytest.fixture(scope="module")
+def public_folder(tiny_repo, tmp_path_factory):
+    """The tiny repo's PublicTest crops as <class>/<row>.png (lossless, 48x48: taken as crops)."""
+    import cv2
+
+    root = tmp_path_factory.mktemp("publictest")
+    fer = load_npz(tiny_repo / "data" / "fer2013.npz")
+    for row in np.flatnonzero(fer["split"] == VAL):
+        name = EMOTIONS[fer["label"][row]]
+        (root / ALIASES.get(name, name)).mkdir(exist_ok=True)
+        cv2.imwrite(str(root / ALIASES.get(name, name) / f"{row:05d}.png"), fer["images"][row])
+    return root
+
+
+@pytest.fixture(scope="module")
+def public_run(tiny_repo, public_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("scores") / "scores.json"
+    result = fer3d_cli(tiny_repo, "evaluate-folder", str(public_folder), "--out", str(out))
+    return result, json.loads(out.read_text()) if out.exists() else None
+
+
+def test_publictest_folder_reproduces_the_evaluate_stage(tiny_repo, public_run):
+    result, data = public_run
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert data["used"] == data["images"] == 60 and data["dropped"] == {}
+    for name, scores in data["models"].items():
+        stage = json.loads((tiny_repo / "metrics" / "eval" / f"{name}.json").read_text())
+        assert scores["accuracy"] == stage["val_acc"], name
+        lo, hi = scores["interval_95"]["accuracy"]
+        assert lo <= scores["accuracy"] <= hi and hi - lo > 0.05  # 60 images: a wide interval
+        assert scores["images"] == 60 and scores["excluded"] == {}
+    assert {"fusion", "fusion_2d", "fusion_3d"} <= set(data["models"])
+    assert "accuracy [95% CI]" in result.stdout and "fusion" in result.stdout
+
+
+def test_photos_are_detected_and_a_faceless_picture_is_dropped(tiny_repo, public_folder, tmp_path):
+    import cv2
+
+    root = tmp_path / "photos"
+    for name in ("happy", "neutral", "sad"):
+        (root / name).mkdir(parents=True)
+    shutil.copy(sample_photo(), root / "happy" / "grace.jpg")
+    photo = cv2.imread(str(sample_photo()))
+    cv2.imwrite(str(root / "neutral" / "grace_mirrored.png"), cv2.flip(photo, 1))
+    ramp = np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))
+    cv2.imwrite(str(root / "sad" / "no_face.png"), ramp)
+    shutil.copy(next((public_folder / "sad").iterdir()), root / "sad" / "crop.png")
+    out = tmp_path / "scores.json"
+    result = fer3d_cli(tiny_repo, "evaluate-folder", str(root), "--out", str(out), "--models", "cnn,landmark_mlp")
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["images"] == 4 and data["used"] == 3
+    assert data["dropped"] == {"no face found": {"count": 1, "examples": ["sad/no_face.png"]}}
+    assert data["mesh_found"] == 3 and set(data["models"]) == {"cnn", "landmark_mlp"}
+    assert "dropped 1: no face found (e.g. sad/no_face.png)" in result.stdout
+
+
+def test_groups_and_bad_input_get_clear_errors(tiny_repo, public_folder, tmp_path):
+    grouped = fer3d_cli(
+        tiny_repo, "evaluate-folder", str(public_folder), "--group", r"/(\d\d)", "--models", "cnn", "--out", "-"
+    )
+    assert grouped.returncode == 0, grouped.stderr[-2000:]
+    assert "bootstrap over groups" in grouped.stdout
+    no_match = fer3d_cli(tiny_repo, "evaluate-folder", str(public_folder), "--group", "subject_", "--out", "-")
+    assert no_match.returncode == 1
+    assert "the group pattern 'subject_' matches none of 60 file path(s)" in no_match.stderr
+    bad = tmp_path / "bad"
+    shutil.copytree(public_folder, bad)
+    (bad / "smirk").mkdir()
+    unknown = fer3d_cli(tiny_repo, "evaluate-folder", str(bad), "--out", "-")
+    assert unknown.returncode == 1 and f"{bad / 'smirk'}: unknown class folder name 'smirk'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
