@@ -27,12 +27,13 @@ TRAIN_KEYS = (
     "momentum",
     "tta_flip",
     "mlflow_experiment",
+    "soft_labels",
 )
 # Every key params.yaml may hold, per section (models.<name> is checked against the model's own
 # options by model_config). A key not here is a typo until proven otherwise.
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "": (*GLOBAL_TRAINING_KEYS, "data", "landmarks", "voxelize", "meshes", "train", "models", "evaluate", "report"),
-    "data": ("source", "sha256", "shared_dir", "limit"),
+    "data": ("source", "sha256", "shared_dir", "limit", "labels"),
     "landmarks": ("workers", "min_detection_confidence", "attempts"),
     "voxelize": ("grid", "align"),
     "meshes": ("samples",),
@@ -192,6 +193,9 @@ def check_training_config(cfg: dict[str, Any]) -> None:
     momentum = cfg.get("momentum", 0.9)
     if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
         raise ParamError(f"params.yaml: momentum for {where} must be in [0, 1), found {momentum!r}")
+    for key in ("tta_flip", "soft_labels"):
+        if not isinstance(cfg.get(key, False), bool):
+            raise ParamError(f"params.yaml: {key} for {where} must be true or false, found {cfg[key]!r}")
     if cfg.get("family") not in ("2d", "3d"):
         raise ParamError(f"params.yaml: {where}.family must be '2d' or '3d', found {cfg.get('family')!r}")
     device = str(cfg["device"])

@@ -15,8 +15,9 @@ import time
 import numpy as np
 
 from fer3d import params
-from fer3d.config import EMOTIONS, VAL, Paths
+from fer3d.config import VAL, Paths
 from fer3d.data import ferplus
+from fer3d.data import labels as label_set
 from fer3d.device import resolve_device
 from fer3d.evaluation import protocol
 from fer3d.inference import Classifier, Fusion
@@ -31,27 +32,41 @@ def main() -> None:
     fusion_spec = params.get(p, "evaluate.fusion", dict)
     start = time.perf_counter()
     fer, lm = load_npz(paths.fer2013), load_npz(paths.landmarks)
-    label, split, found = fer["label"].astype(np.int64), fer["split"], lm["found"]
-    sets = protocol.subsets(fer["images"], split, found, ferplus_labels(paths))
+    labels = label_set.load(paths, str(params.get(p, "data.labels", str)))
+    # rows the label set leaves out (FER+ without a majority) are in no scored subset and no fit
+    label, split, found = labels.label, np.where(labels.kept, fer["split"], -1), lm["found"]
+    top_vote = ferplus_labels(paths) if labels.name == "fer2013" else None
+    sets = protocol.subsets(fer["images"], fer["split"], found, top_vote, labels.kept)
     classifiers = {n: Classifier.from_file(paths.model(n), device) for n in names}
+    check_classes(classifiers, labels)
     probas, speed = score_models(classifiers, fer["images"], lm["landmarks"], found, split >= VAL)
     results = {
-        n: model_result(c.family, c.kind, probas[n], label, split, sets, speed[n]) for n, c in classifiers.items()
+        n: model_result(c.family, c.kind, probas[n], labels, split, sets, speed[n]) for n, c in classifiers.items()
     }
     fusions = fit_fusions(fusion_members(fusion_spec, classifiers), classifiers, probas, label, split, found)
     for name, f in fusions.items():
         probas[name] = f.combine(probas, found)
         results[name] = {
-            **model_result("fusion", " + ".join(f.members), probas[name], label, split, sets),
+            **model_result("fusion", " + ".join(f.members), probas[name], labels, split, sets),
             "models": f.members,
             "weights": [round(w, 4) for w in f.weights],
         }
-    save_fusions(paths.fusion, fusions, EMOTIONS)
+    save_fusions(paths.fusion, fusions, labels.classes)
     scored = np.flatnonzero(split >= VAL)
     per_image = {n: p[scored] for n, p in probas.items()}
     save_npz(paths.probabilities, rows=scored, has_mesh=found[scored], **per_image)
-    write_metrics(paths, results, probas, label, sets, time.perf_counter() - start)
-    print(protocol.comparison_markdown(results, sets.sizes()))
+    write_metrics(paths, results, probas, labels, sets, time.perf_counter() - start)
+    print(protocol.comparison_markdown(results, sets.sizes(), labels.classes, labels.name))
+
+
+def check_classes(classifiers: dict[str, Classifier], labels: label_set.Labels) -> None:
+    """A model file trained on another label set cannot be scored against this one."""
+    for c in classifiers.values():
+        if tuple(c.classes) != tuple(labels.classes):
+            raise ValueError(
+                f"{c.source}: trained on the classes {c.classes}, but data.labels={labels.name} has "
+                f"{list(labels.classes)}; retrain it (dvc repro)"
+            )
 
 
 def ferplus_labels(paths: Paths) -> np.ndarray | None:
@@ -85,7 +100,7 @@ def model_result(
     family: str,
     input_kind: str,
     proba: np.ndarray,
-    label: np.ndarray,
+    labels: label_set.Labels,
     split: np.ndarray,
     sets: protocol.Subsets,
     images_per_second: float | None = None,
@@ -94,11 +109,11 @@ def model_result(
     out = {
         "family": family,
         "input": input_kind,
-        "val_acc": round(float((proba[val].argmax(1) == label[val]).mean()), 5),
+        "val_acc": round(float((proba[val].argmax(1) == labels.label[val]).mean()), 5),
     }
     if images_per_second is not None:
         out["images_per_second"] = images_per_second
-    return {**out, "scores": protocol.score_model(proba, label, sets)}
+    return {**out, "scores": protocol.score_model(proba, labels.label, sets, labels.classes)}
 
 
 def fusion_members(spec: dict, classifiers: dict[str, Classifier]) -> dict[str, list[str]]:
@@ -146,13 +161,15 @@ def write_metrics(
     paths: Paths,
     results: dict[str, dict],
     probas: dict[str, np.ndarray],
-    label: np.ndarray,
+    labels: label_set.Labels,
     sets: protocol.Subsets,
     seconds: float,
 ) -> None:
+    label, classes = labels.label, labels.classes
     for name, r in results.items():
         save_json(paths.eval_metrics / f"{name}.json", r)
-        save_text(paths.confusion / f"{name}.csv", confusion_csv(label[sets.test], probas[name][sets.test].argmax(1)))
+        predicted = probas[name][sets.test].argmax(1)
+        save_text(paths.confusion / f"{name}.csv", confusion_csv(label[sets.test], predicted, classes))
 
     def best(family):
         return max(
@@ -163,6 +180,8 @@ def write_metrics(
         paths.summary,
         {
             "protocol": "train=Training, select=PublicTest, report=PrivateTest",
+            "labels": labels.name,
+            "classes": list(classes),
             "no_mesh_rule": "3D models answer faces without a FaceMesh mesh with their training class prior",
             "subset_sizes": sets.sizes(),
             "best_2d": best("2d"),
@@ -175,14 +194,14 @@ def write_metrics(
             },
         },
     )
-    save_text(paths.comparison, protocol.comparison_markdown(results, sets.sizes()))
+    save_text(paths.comparison, protocol.comparison_markdown(results, sets.sizes(), classes, labels.name))
 
 
-def confusion_csv(actual: np.ndarray, predicted: np.ndarray) -> str:
+def confusion_csv(actual: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...]) -> str:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["actual", "predicted"])
-    w.writerows((EMOTIONS[a], EMOTIONS[b]) for a, b in zip(actual, predicted))
+    w.writerows((classes[a], classes[b]) for a, b in zip(actual, predicted))
     return out.getvalue()
 
 

@@ -19,7 +19,9 @@ def main() -> None:
     if not evals:
         raise FileNotFoundError(f"{paths.eval_metrics}: no metrics; run the evaluate stage first")
     plots.confusion_grid(
-        paths.reports / "confusion.png", {n: e["scores"]["test"]["confusion"] for n, e in evals.items()}
+        paths.reports / "confusion.png",
+        {n: e["scores"]["test"]["confusion"] for n, e in evals.items()},
+        list(next(iter(evals.values()))["scores"]["test"]["per_class"]),  # the label set's classes
     )
     image_models = [Classifier.from_file(paths.model(n)) for n in params.models_of_family(p, "2d")]
     gradcam.gradcam_samples(paths.gradcam, image_models, load_npz(paths.fer2013), n_gradcam)

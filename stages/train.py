@@ -7,7 +7,7 @@ import io
 import sys
 
 from fer3d import params, show_progress
-from fer3d.config import EMOTIONS, TRAIN, VAL, Paths
+from fer3d.config import TRAIN, VAL, Paths
 from fer3d.device import resolve_device
 from fer3d.face3d.landmarks import Attempt
 from fer3d.io import save_json, save_text
@@ -25,14 +25,15 @@ def main(name: str) -> None:
     cfg, options = model_settings(p, name)
     spec = MODELS[name]
     resolve_device(str(cfg["device"]))  # a bad device fails here, before any data is read
-    feats = features.load(spec.input, paths, cfg.get("augment") or {}, where=f"models.{name}.augment")
+    labels = str(params.get(p, "data.labels", str))
+    feats = features.load(spec.input, paths, cfg.get("augment") or {}, f"models.{name}.augment", labels)
     seed_everything(int(cfg["seed"]))  # before building: the initial weights come from the seed too
-    model = build_model(name, **options, **feats.context)
+    model = build_model(name, num_classes=len(feats.classes), **options, **feats.context)
     print(
         f"train: {name} ({spec.family}, input {spec.input}, {count_parameters(model):,} parameters) on "
         f"{len(feats.indices(TRAIN)):,} training rows, validating on {len(feats.indices(VAL)):,}"
     )
-    fingerprint = checkpoint.fingerprint(feats.rows, feats.label, feats.split, feats.usable)
+    fingerprint = checkpoint.fingerprint(feats.rows, feats.label, feats.split, feats.usable, feats.soft)
     with Tracker(
         experiment=str(cfg.get("mlflow_experiment", "fer3d")),
         run_name=name,
@@ -65,7 +66,7 @@ def save_trained(paths: Paths, p: dict, name: str, model, feats, cfg: dict, opti
         paths.model(name),
         model,
         name=name,
-        classes=list(EMOTIONS),
+        classes=list(feats.classes),
         options=options,
         context={k: v for k, v in feats.context.items() if k in spec.context()},
         input_stats=feats.stats,

@@ -7,11 +7,13 @@ import numpy as np
 from ..config import EMOTIONS
 
 
-def score(y_true: np.ndarray, y_pred: np.ndarray, with_classes: bool = False) -> dict:
-    """Accuracy and macro-F1 (and per-class precision/recall/F1 + confusion) over the 7 classes."""
+def score(
+    y_true: np.ndarray, y_pred: np.ndarray, with_classes: bool = False, classes: tuple[str, ...] = EMOTIONS
+) -> dict:
+    """Accuracy and macro-F1 (and per-class precision/recall/F1 + confusion) over `classes`."""
     from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-    labels = list(range(len(EMOTIONS)))
+    labels = list(range(len(classes)))
     n = len(y_true)
     out = {
         "images": int(n),
@@ -29,7 +31,7 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, with_classes: bool = False) ->
                 "f1": round(float(f[i]), 4),
                 "support": int(support[i]),
             }
-            for i, name in enumerate(EMOTIONS)
+            for i, name in enumerate(classes)
         }
         out["confusion"] = confusion_matrix(y_true, y_pred, labels=labels).tolist()
     return out

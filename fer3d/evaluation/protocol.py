@@ -45,10 +45,19 @@ def duplicated_in_training(images: np.ndarray, split: np.ndarray) -> np.ndarray:
     return np.array([d in train for d in digests.tolist()])
 
 
-def subsets(images: np.ndarray, split: np.ndarray, found: np.ndarray, ferplus_top: np.ndarray | None) -> Subsets:
-    """The scored subsets; `ferplus_top` (N,): each row's FER+ top-vote class (-1: none), or None."""
-    test = np.flatnonzero(split == TEST)
+def subsets(
+    images: np.ndarray,
+    split: np.ndarray,
+    found: np.ndarray,
+    ferplus_top: np.ndarray | None,
+    labelled: np.ndarray | None = None,
+) -> Subsets:
+    """The scored subsets; `ferplus_top` (N,): each row's FER+ top-vote class (-1: none), or None;
+    `labelled` (N,): rows the label set keeps (fer3d.data.labels), all when None."""
+    keep = np.ones(len(split), bool) if labelled is None else np.asarray(labelled, bool)
     dup = duplicated_in_training(images, split)
+    split = np.where(keep, split, -1)  # a row without a label is in no subset
+    test = np.flatnonzero(split == TEST)
     ferplus_idx, ferplus_label = np.zeros(0, np.int64), np.zeros(0, np.int64)
     if ferplus_top is not None:
         ferplus_idx = test[ferplus_top[test] >= 0]
@@ -63,11 +72,11 @@ def subsets(images: np.ndarray, split: np.ndarray, found: np.ndarray, ferplus_to
     )
 
 
-def score_model(proba: np.ndarray, label: np.ndarray, sets: Subsets) -> dict:
+def score_model(proba: np.ndarray, label: np.ndarray, sets: Subsets, classes: tuple[str, ...] = EMOTIONS) -> dict:
     """All protocol numbers of one model's probabilities over every row (N,C)."""
     pred = proba.argmax(1)
     return {
-        "test": score(label[sets.test], pred[sets.test], with_classes=True),
+        "test": score(label[sets.test], pred[sets.test], with_classes=True, classes=classes),
         "public_private": score(label[sets.public_private], pred[sets.public_private]),
         "dedup": score(label[sets.dedup], pred[sets.dedup]),
         "found_only": score(label[sets.found], pred[sets.found]),
@@ -118,19 +127,30 @@ def comparison_rows(results: dict[str, dict]) -> list[list[str]]:
     return rows
 
 
-def comparison_notes(sizes: dict[str, int]) -> str:
+def comparison_notes(sizes: dict[str, int], classes: tuple[str, ...] = EMOTIONS, labels: str = "fer2013") -> str:
+    labelled = (
+        "FER+ majority labels (rows without a majority, or whose majority is unknown / not a face, left out)"
+        if labels == "ferplus"
+        else "FER2013 labels"
+    )
+    ferplus = (
+        f"FER+: the {sizes['ferplus']:,} PrivateTest images whose most-voted FER+ emotion is one of the 7 classes"
+        if labels == "fer2013"
+        else "FER+: (the labels are FER+'s)"
+    )
     return (
-        f"PrivateTest: {sizes['test']:,} images, all of them for every model; found-only: the {sizes['found']:,} "
-        f"where MediaPipe found a face; dedup: the {sizes['dedup']:,} whose pixels are not in Training; "
-        f"Public+Private: {sizes['public_private']:,} (PublicTest is the validation split every model was "
-        f"selected on); FER+: the {sizes['ferplus']:,} PrivateTest images whose FER+ majority vote is one of "
-        f"the 7 classes. 3D models answer faces MediaPipe missed with their training class prior. Classes: "
-        f"{', '.join(EMOTIONS)}."
+        f"{labelled}. PrivateTest: {sizes['test']:,} images, all of them for every model; found-only: the "
+        f"{sizes['found']:,} where MediaPipe found a face; dedup: the {sizes['dedup']:,} whose pixels are not in "
+        f"Training; Public+Private: {sizes['public_private']:,} (PublicTest is the validation split every model "
+        f"was selected on); {ferplus}. 3D models answer faces MediaPipe missed with their training class prior. "
+        f"Classes: {', '.join(classes)}."
     )
 
 
-def comparison_markdown(results: dict[str, dict], sizes: dict[str, int]) -> str:
+def comparison_markdown(
+    results: dict[str, dict], sizes: dict[str, int], classes: tuple[str, ...] = EMOTIONS, labels: str = "fer2013"
+) -> str:
     """The comparison table, one row per model (and the fusion rows), best first within each family."""
     lines = ["| " + " | ".join(COMPARISON_HEAD) + " |", "|" + "---|" * len(COMPARISON_HEAD)]
     lines += ["| " + " | ".join(r) + " |" for r in comparison_rows(results)]
-    return "\n".join(lines) + "\n\n" + comparison_notes(sizes) + "\n"
+    return "\n".join(lines) + "\n\n" + comparison_notes(sizes, classes, labels) + "\n"

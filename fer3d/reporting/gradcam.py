@@ -61,7 +61,12 @@ class Cam:
     map: np.ndarray  # (48,48) float32 >= 0, scaled to max 1 (all zeros: no positive evidence)
     class_index: int
     probability: float  # the model's softmax probability of that class
-    probabilities: np.ndarray  # (7,)
+    probabilities: np.ndarray  # (C,)
+    class_name: str = ""  # set by cams_for_images from the model file's classes
+
+    @property
+    def label(self) -> str:
+        return self.class_name or EMOTIONS[self.class_index]
 
 
 def class_index(value: str | int | None) -> int | None:
@@ -104,7 +109,10 @@ def cams_for_images(
     """Grad-CAM on 48x48 uint8 crops (N,48,48), standardised as the model file says."""
     if classifier.kind != "image":
         raise ValueError(f"{classifier.name}: Grad-CAM needs a 2D image model, this one takes {classifier.kind}")
-    return gradcam(classifier.model, classifier.encode(crops=images), target, layer)
+    cams = gradcam(classifier.model, classifier.encode(crops=images), target, layer)
+    for cam in cams:
+        cam.class_name = classifier.classes[cam.class_index]
+    return cams
 
 
 def overlay(image: np.ndarray, cam: np.ndarray) -> np.ndarray:
@@ -124,7 +132,7 @@ def _save(fig, path: str | Path) -> Path:
 def _title(model_name: str, cam: Cam, note: str = "") -> str:
     if not cam.map.any():
         note = "no positive evidence" + (f"; {note}" if note else "")
-    return f"{model_name}: {EMOTIONS[cam.class_index]} {cam.probability:.2f}" + (f"\n{note}" if note else "")
+    return f"{model_name}: {cam.label} {cam.probability:.2f}" + (f"\n{note}" if note else "")
 
 
 def save_overlay(path: str | Path, image: np.ndarray, cam: Cam, model_name: str, note: str = "") -> Path:
@@ -183,9 +191,9 @@ def save_sample_sheet(
     for ax, image, y, cam in zip(axes.flat, images, labels, cams):
         ax.imshow(overlay(image, cam.map))
         ax.set_title(
-            f"true {EMOTIONS[y]}\n{EMOTIONS[cam.class_index]} {cam.probability:.2f}",
+            f"FER2013 {EMOTIONS[y]}\n{cam.label} {cam.probability:.2f}",
             fontsize=8,
-            color="black" if cam.class_index == y else "firebrick",
+            color="black" if cam.label == EMOTIONS[y] else "firebrick",
         )
     for ax in axes.flat:
         ax.axis("off")

@@ -27,14 +27,16 @@ def _save(fig, path: str | Path, dpi: int = 100) -> Path:
     return Path(path)
 
 
-def confusion_grid(path: str | Path, confusions: dict[str, list[list[int]]]) -> Path:
+def confusion_grid(
+    path: str | Path, confusions: dict[str, list[list[int]]], classes: tuple[str, ...] | list[str] = EMOTIONS
+) -> Path:
     """Row-normalised confusion matrices (true class per row), one panel per model."""
     plt = _pyplot()
     n = len(confusions)
     cols = min(4, n)
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.3 * rows), squeeze=False)
-    short = [e[:3] for e in EMOTIONS]
+    short = [e[:3] for e in classes]
     for ax, (name, c) in zip(axes.flat, confusions.items()):
         m = normalised_confusion(np.array(c))
         ax.imshow(m, cmap="Blues", vmin=0, vmax=1)

@@ -132,19 +132,26 @@ def _ordered(by_model: dict[str, dict], evals: dict[str, dict]) -> dict[str, dic
 # ------------------------------------------------------------------ figures
 
 
+def _classes(evals: dict[str, dict]) -> list[str]:
+    """The class names of the per-class scores (the label set's: 7 for FER2013, 8 for FER+)."""
+    with_classes = [e["scores"]["test"]["per_class"] for e in evals.values() if e["scores"]["test"].get("per_class")]
+    return list(with_classes[0]) if with_classes else list(EMOTIONS)
+
+
 def per_class_recall_png(path: Path, evals: dict[str, dict]) -> Path:
     """Grouped bars: PrivateTest recall of each class, one bar per model."""
     from .plots import _pyplot, _save
 
     plt = _pyplot()
     names = [n for n, e in evals.items() if e["scores"]["test"].get("per_class")]
+    classes = _classes(evals)
     fig, ax = plt.subplots(figsize=(11, 4))
     width = 0.8 / max(1, len(names))
-    x = np.arange(len(EMOTIONS))
+    x = np.arange(len(classes))
     for k, name in enumerate(names):
-        recall = [evals[name]["scores"]["test"]["per_class"][c]["recall"] for c in EMOTIONS]
+        recall = [evals[name]["scores"]["test"]["per_class"][c]["recall"] for c in classes]
         ax.bar(x + (k - (len(names) - 1) / 2) * width, recall, width, label=name)
-    ax.set_xticks(x, EMOTIONS)
+    ax.set_xticks(x, classes)
     ax.set(ylabel="recall (PrivateTest)", ylim=(0, 1))
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncol=min(9, len(names)), loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False)
@@ -173,7 +180,8 @@ def _comparison(doc: Doc, evals: dict[str, dict], summary: dict | None) -> None:
         return
     doc.table(COMPARISON_HEAD, comparison_rows(evals))
     if summary and summary.get("subset_sizes"):
-        doc.p(comparison_notes(summary["subset_sizes"]))
+        classes = tuple(summary.get("classes") or EMOTIONS)
+        doc.p(comparison_notes(summary["subset_sizes"], classes, summary.get("labels", "fer2013")))
 
 
 def _per_class(doc: Doc, reports: Path, evals: dict[str, dict]) -> None:
@@ -183,12 +191,10 @@ def _per_class(doc: Doc, reports: Path, evals: dict[str, dict]) -> None:
         doc.p("(no per-class scores in metrics/eval/)")
         return
     doc.image(per_class_recall_png(reports / "per_class_recall.png", with_classes), "per-class recall")
+    classes = _classes(with_classes)
     doc.table(
-        ["model", *EMOTIONS],
-        [
-            [n] + [_pct(e["scores"]["test"]["per_class"][c]["recall"]) for c in EMOTIONS]
-            for n, e in with_classes.items()
-        ],
+        ["model", *classes],
+        [[n] + [_pct(e["scores"]["test"]["per_class"][c]["recall"]) for c in classes] for n, e in with_classes.items()],
     )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..config import TRAIN, Paths
+from ..data import labels as label_set
 from ..face3d import mesh
 from ..face3d.voxels import densify_torch
 from ..io import load_npz
@@ -28,14 +29,16 @@ from . import augment
 class FeatureSet:
     kind: str
     rows: torch.Tensor  # stored form of every row (uint8 images, float landmarks, …), CPU
-    label: np.ndarray  # int64 (N,)
+    label: np.ndarray  # int64 (N,); fer3d.data.labels.DROPPED where the label set leaves a row out
     split: np.ndarray  # uint8 (N,) index into fer3d.config.SPLITS
-    usable: np.ndarray  # bool (N,): the model can score this row (3D: a face was found)
+    usable: np.ndarray  # bool (N,): the row has a label and the model can score it (3D: a face was found)
     stats: dict = field(default_factory=dict)  # what the model file must keep to rebuild inputs
     context: dict = field(default_factory=dict)  # shape facts the model builder needs
     _to_model: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
     _mirror: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
     augmenter: Callable | None = None
+    classes: tuple[str, ...] = ()
+    soft: np.ndarray | None = None  # float32 (N, C) vote distributions (train.soft_labels)
 
     def batch(self, index: torch.Tensor | np.ndarray, device: torch.device) -> torch.Tensor:
         return self._to_model(self.rows[torch.as_tensor(index)].to(device, non_blocking=True))
@@ -52,19 +55,29 @@ class FeatureSet:
 
     def class_prior(self) -> list[float]:
         """Training-split class frequencies: what a model answers for a face it cannot score."""
-        train = self.split == TRAIN
-        counts = np.bincount(self.label[train], minlength=int(self.label.max()) + 1)
+        train = (self.split == TRAIN) & (self.label >= 0)
+        counts = np.bincount(self.label[train], minlength=len(self.classes))
         return (counts / max(1, int(train.sum()))).tolist()
 
 
-def load(kind: str, paths: Paths, augment_options: dict | None = None, where: str = "augment") -> FeatureSet:
-    """Build the FeatureSet of `kind` from the stage outputs. `where` names the augment options
-    in messages (models.<name>.augment)."""
+def load(
+    kind: str, paths: Paths, augment_options: dict | None = None, where: str = "augment", labels: str = "fer2013"
+) -> FeatureSet:
+    """Build the FeatureSet of `kind` from the stage outputs, labelled with the label set `labels`
+    (fer3d.data.labels). `where` names the augment options in messages (models.<name>.augment)."""
     if kind not in INPUTS:
         raise ValueError(f"input kind must be one of {INPUTS}, found {kind!r}")
     opts = check_augment_options(kind, augment_options or {}, where)
+    labelled = label_set.load(paths, labels)
+    feats = _load_rows(kind, paths, labelled.label, opts)
+    feats.usable = feats.usable & labelled.kept
+    feats.classes, feats.soft = labelled.classes, labelled.soft
+    return feats
+
+
+def _load_rows(kind: str, paths: Paths, label: np.ndarray, opts: dict) -> FeatureSet:
     fer = load_npz(paths.fer2013)
-    label, split = fer["label"].astype(np.int64), fer["split"]
+    split = fer["split"]
     if kind == "image":
         return _images(fer, label, split, opts)
     lm = load_npz(paths.landmarks)

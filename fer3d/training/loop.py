@@ -159,6 +159,7 @@ def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
     model.train()
     start = time.perf_counter()
     batch_size, labels = int(cfg["batch_size"]), torch.from_numpy(features.label)
+    soft = torch.from_numpy(features.soft) if cfg.get("soft_labels") and features.soft is not None else None
     order = torch.from_numpy(run.train_index)[torch.randperm(len(run.train_index), generator=run.generator)]
     loss_sum, correct, seen = 0.0, 0, 0
     bar = tqdm(
@@ -174,9 +175,10 @@ def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
         if features.kind == "image":
             x = x.contiguous(memory_format=torch.channels_last)
         y = labels[idx].to(device)
+        target = soft[idx].to(device) if soft is not None else y  # class probabilities or indices
         with autocast(device):
             logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=float(cfg["label_smoothing"]))
+            loss = F.cross_entropy(logits.float(), target, label_smoothing=float(cfg["label_smoothing"]))
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
