@@ -20,6 +20,12 @@ NUM_POINTS = 478  # MediaPipe FaceMesh with refine_landmarks (468 mesh points + 
 DAGSHUB_HOST = "https://dagshub.com"
 
 
+def class_names(stored: dict) -> tuple[str, ...]:
+    """The class names of data/fer2013.npz's labels: a folder source (data.source folder:PATH)
+    stores its own, FER2013's are EMOTIONS."""
+    return tuple(str(c) for c in stored["classes"]) if "classes" in stored else EMOTIONS
+
+
 def repo_root() -> Path:
     """The project root: FER3D_ROOT if set, else the working directory when it holds dvc.yaml (DVC
     runs stages there, and a copy of the project must use its own files), else this package's parent."""
@@ -74,9 +80,11 @@ class Paths:
         self.summary = r / "metrics" / "summary.json"
         self.probabilities = r / "metrics" / "probabilities.npz"  # per image, DVC-cached (made from FER2013)
         self.comparison = r / "metrics" / "comparison.md"
+        self.extra_metrics = r / "metrics" / "extra"  # other labelled sets (evaluate.extra_sets)
         self.reports = r / "reports"
         self.mesh_samples = r / "reports" / "meshes"
         self.gradcam = r / "reports" / "gradcam"
+        self.extra_reports = r / "reports" / "extra"
 
     def model(self, name: str) -> Path:
         return self.models / f"{name}.pt"

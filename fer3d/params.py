@@ -33,12 +33,12 @@ TRAIN_KEYS = (
 # options by model_config). A key not here is a typo until proven otherwise.
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "": (*GLOBAL_TRAINING_KEYS, "data", "landmarks", "voxelize", "meshes", "train", "models", "evaluate", "report"),
-    "data": ("source", "sha256", "shared_dir", "limit", "labels"),
+    "data": ("source", "sha256", "shared_dir", "limit", "labels", "group", "crops"),
     "landmarks": ("workers", "min_detection_confidence", "attempts"),
     "voxelize": ("grid", "align"),
     "meshes": ("samples",),
     "train": TRAIN_KEYS,
-    "evaluate": ("fusion",),
+    "evaluate": ("fusion", "extra_sets", "extra_groups"),
     "report": ("gradcam_samples",),
 }
 # a model section's own keys besides training keys and model options

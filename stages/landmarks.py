@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from fer3d import params, show_progress
-from fer3d.config import Paths
+from fer3d.config import Paths, class_names
 from fer3d.face3d import landmarks
 from fer3d.io import load_npz, save_json, save_npz
 
@@ -30,7 +30,7 @@ def main() -> None:
     found = attempt_used >= 0
     # float16 keeps 0.03 px at the crop's far edge, well inside FaceMesh's own error, at half the size
     save_npz(paths.landmarks, landmarks=points.astype(np.float16), found=found, attempt=attempt_used)
-    report = landmarks.detection_report(found, fer["label"], fer["split"], attempt_used, attempts)
+    report = landmarks.detection_report(found, fer["label"], fer["split"], attempt_used, attempts, class_names(fer))
     save_json(
         paths.stage_metrics("landmarks"),
         {

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from fer3d import params
-from fer3d.config import EMOTIONS, TRAIN, Paths
+from fer3d.config import TRAIN, Paths, class_names
 from fer3d.face3d import geometry, mesh, viewer
 from fer3d.io import load_npz, save_json, save_npz
 
@@ -75,7 +75,7 @@ def render_samples(paths: Paths, fer, points, train_found, mean_face, triangles,
     """A few faces for eyes: one per class where possible, coloured by displacement from the mean face."""
     picks = [
         int(np.flatnonzero(train_found & (fer["label"] == c))[0])
-        for c in range(len(EMOTIONS))
+        for c in range(len(class_names(fer)))
         if (train_found & (fer["label"] == c)).any()
     ][:samples]
     if not picks:
@@ -83,7 +83,8 @@ def render_samples(paths: Paths, fer, points, train_found, mean_face, triangles,
     aligned = geometry.procrustes_align(points[picks], mean_face)
     displacement = np.linalg.norm(aligned - mean_face, axis=-1)
     faces = [
-        (points[i], d, f"row {int(fer['row'][i])}: {EMOTIONS[fer['label'][i]]}") for i, d in zip(picks, displacement)
+        (points[i], d, f"row {int(fer['row'][i])}: {class_names(fer)[fer['label'][i]]}")
+        for i, d in zip(picks, displacement)
     ]
     label = "distance from the mean training face (unit-RMS frame)"
     viewer.mesh_html(paths.mesh_samples / "samples.html", faces, triangles, value_label=label)

@@ -159,13 +159,15 @@ def add_face_options(p, align_help: str = "level the eyes before cropping (defau
 def add_predict(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
-        help="predict emotions on photos (any size, one or more faces) or 48x48 face crops",
+        help="predict emotions on photos (any size, one or more faces), videos or 48x48 face crops",
         description="Find faces (MediaPipe face detection), frame them like FER2013, cut 48x48 gray crops and "
         "score them with the model files in --models-dir (and the fusion rows of its fusion.json); 3D models "
         "use the crop's FaceMesh landmarks, found as the model file says. Prints a table and writes JSON. "
         "Exit code 1 only when no file gave any result or a requested model file is missing.",
     )
-    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and/or folders of images")
+    p.add_argument(
+        "inputs", nargs="+", metavar="IMAGE_VIDEO_OR_FOLDER", help="image and/or video files, folders of them"
+    )
     p.add_argument(
         "--models",
         default=None,
@@ -188,50 +190,134 @@ def add_predict(subparsers) -> None:
     )
     p.add_argument("--batch-size", type=int, default=64, help="faces scored together (default: 64)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="torch: <name>.pt model files; onnx: the <name>.onnx files of `fer3d export` (onnxruntime, "
+        "CPU; --models-dir is then the export folder)",
+    )
+    add_video_options(p)
     p.set_defaults(func=cmd_predict)
+
+
+def add_video_options(p) -> None:
+    """Options of `fer3d predict` on video files (fer3d.app.video)."""
+    from fer3d.app.video import DEFAULT_FPS, DEFAULT_HALF_LIFE, IOU_THRESHOLD, MAX_MISSED, VIDEO_SUFFIXES
+
+    g = p.add_argument_group(
+        "videos",
+        f"Video files ({', '.join(VIDEO_SUFFIXES)}, also inside folders) are sampled, their faces found as in photos "
+        f"and followed by a greedy IoU tracker (same face: box overlap >= {IOU_THRESHOLD} with the previous sample; "
+        f"a face unseen for {MAX_MISSED} sampled frames gets a new id when it comes back). Per video a table with "
+        "one row per face per sampled frame: <stem>_faces.csv (and .parquet) beside --out, or in the current "
+        "folder with --out -; its summary goes into the JSON's 'videos'.",
+    )
+    g.add_argument(
+        "--fps",
+        type=float,
+        default=DEFAULT_FPS,
+        help=f"frames per second of video to score (default: {DEFAULT_FPS:g}; 0 = every frame)",
+    )
+    g.add_argument(
+        "--max-faces", type=int, default=None, help="score only the K largest faces of each frame (default: all)"
+    )
+    g.add_argument(
+        "--half-life",
+        type=float,
+        default=DEFAULT_HALF_LIFE,
+        help="seconds over which a face's earlier probabilities lose half their weight in its moving average "
+        f"(default: {DEFAULT_HALF_LIFE:g}; 0 = no smoothing; a new face starts unsmoothed)",
+    )
+    g.add_argument(
+        "--annotate",
+        action="store_true",
+        help="also write <stem>_annotated.mp4 (boxes, track ids, emotions) beside the table",
+    )
+    g.add_argument(
+        "--video-out",
+        default=None,
+        metavar="CSV_OR_FOLDER",
+        help="the table's path for one video, or a folder (ending in /) for <stem>_faces.csv of each video",
+    )
 
 
 def cmd_predict(args) -> int:
     import time
 
-    from fer3d.app import predict
+    from fer3d.app import predict, video
     from fer3d.app.faces import IMAGE_SUFFIXES, FaceFinder
     from fer3d.inference import Predictor
     from fer3d.io import save_json
 
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, found {args.batch_size}")
     if args.out != "-" and Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a folder; give a file name for the JSON")
+    inputs, videos = video.split_inputs(args.inputs)
+    video_options, tables = _video_setup(args, videos)  # checks --batch-size too
     names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
     started = time.perf_counter()
-    predictor = Predictor.from_dir(args.models_dir, names, device=args.device, tta_flip=args.tta)
+    predictor = Predictor.from_dir(args.models_dir, names, device=args.device, tta_flip=args.tta, backend=args.backend)
     finder = None if args.crops else FaceFinder()
     loaded = time.perf_counter() - started
     errors = lambda entry: entry.get("error") and print(f"fer3d predict: {entry['error']}", file=sys.stderr)
     try:
         run = predict.predict_files(
-            args.inputs, predictor, args.crops, args.align, finder, on_file=errors, batch_size=args.batch_size
+            inputs, predictor, args.crops, args.align, finder, on_file=errors, batch_size=args.batch_size
         )
+        clips = video.predict_videos(videos, predictor, finder, video_options, tables, on_video=_video_messages)
     finally:
         predictor.close()
         if finder is not None:
             finder.close()
-    if not run.files:
-        raise FileNotFoundError(f"no image files in {', '.join(args.inputs)} (looked for {', '.join(IMAGE_SUFFIXES)})")
-    print(predict.table(run.files, predictor.names))
+    if not run.files and not videos:
+        raise FileNotFoundError(
+            f"no image or video files in {', '.join(args.inputs)} "
+            f"(looked for {', '.join(IMAGE_SUFFIXES + video.VIDEO_SUFFIXES)})"
+        )
+    if run.files:
+        print(predict.table(run.files, predictor.names))
+    if any(not c.get("error") for c in clips):
+        print(video.table(clips))
     if args.out != "-":
-        save_json(args.out, predict.result_json(run, predictor, args.crops, args.align))
+        result = predict.result_json(run, predictor, args.crops, args.align)
+        save_json(args.out, {**result, "videos": clips} if videos else result)
         print(f"predictions: {args.out}")
     if run.faces:
         print(
             f"{run.faces} face(s) in {sum(1 for f in run.files if f['faces'])} file(s): "
             f"{run.seconds_per_face:.3f} s per face (loading models and detectors: {loaded:.1f} s)"
         )
-    failed = sum(1 for f in run.files if f.get("error"))
+    failed, total = sum(1 for f in [*run.files, *clips] if f.get("error")), len(run.files) + len(clips)
     if failed:
-        print(f"{failed} of {len(run.files)} file(s) gave no result (see the messages above)", file=sys.stderr)
-    return 0 if run.faces else 1
+        print(f"{failed} of {total} file(s) gave no result (see the messages above)", file=sys.stderr)
+    return 0 if run.faces or any(c["faces"] for c in clips) else 1
+
+
+def _video_setup(args, videos: list):
+    """The checked video options and each video's table path (before any model is loaded)."""
+    from fer3d.app import video
+
+    if videos and args.crops:
+        raise ValueError(f"--crops is for face crops; videos are searched for faces frame by frame: {videos[0]}")
+    if args.video_out is not None and not videos:
+        raise ValueError(f"--video-out {args.video_out} given but no video among the inputs")
+    options = video.VideoOptions(
+        args.fps, args.max_faces, args.half_life, args.batch_size, args.align, args.annotate
+    ).check()
+    return options, video.table_paths(videos, args.video_out, args.out)
+
+
+def _video_messages(summary: dict) -> None:
+    """A video's error, or where it stopped early, on stderr; its speed on stdout."""
+    from fer3d.app.video import stop_message
+
+    if summary.get("error"):
+        print(f"fer3d predict: {summary['error']}", file=sys.stderr)
+        return
+    if stop_message(summary):
+        print(f"fer3d predict: {stop_message(summary)}", file=sys.stderr)
+    rate = summary["frames_sampled"] / summary["seconds"] if summary["seconds"] else 0.0
+    print(f"{summary['file']}: {summary['faces']} face row(s), {rate:.1f} sampled frames/s -> {summary['table']}")
 
 
 # -- gradcam --------------------------------------------------------------------------------------
@@ -436,8 +522,144 @@ def cmd_evaluate_folder(args) -> int:
     return 0
 
 
+# -- serve ----------------------------------------------------------------------------------------
+def add_serve(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="an HTTP API (POST /predict, /explain) and a web page for the models",
+        description="Load the models and face detectors once and serve them over HTTP (FastAPI + uvicorn): the page "
+        "at /, POST /predict (an image, as multipart field 'file' or the raw body -> the JSON of `fer3d predict` for "
+        "one file), POST /explain (per face: Grad-CAM overlays of the 2D models and the 3D mesh viewer), GET /health, "
+        "the API description at /openapi.json and /docs (works offline). Requests are handled one at a time.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
+    p.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated model and/or fusion names; default: every <name>.pt in --models-dir and every "
+        "fusion row of its fusion.json",
+    )
+    p.add_argument(
+        "--max-upload-mb", type=float, default=10.0, help="largest image accepted, in MiB (default: 10); larger: 413"
+    )
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from fer3d.app.faces import FaceFinder
+    from fer3d.app.service import create_app
+    from fer3d.inference import Predictor
+
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port must be in 1..65535, found {args.port}")
+    if not args.max_upload_mb > 0:
+        raise ValueError(f"--max-upload-mb must be > 0, found {args.max_upload_mb}")
+    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    predictor = Predictor.from_dir(args.models_dir, names)
+    finder = FaceFinder()
+    try:
+        app = create_app(predictor, finder, args.max_upload_mb)
+        print(f"fer3d serve: {', '.join(predictor.names)} from {args.models_dir}", flush=True)
+        url = f"http://{args.host}:{args.port}"
+        print(f"fer3d serve: the page {url}/, the API's description {url}/docs", flush=True)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    finally:
+        predictor.close()
+        finder.close()
+    return 0
+
+
+# -- log-model ------------------------------------------------------------------------------------
+def add_log_model(subparsers) -> None:
+    p = subparsers.add_parser(
+        "log-model",
+        help="log the whole predictor as an MLflow pyfunc model (for `mlflow models serve` and the registry)",
+        description="Log the model files of --models-dir, their fusion rows, face detection and FaceMesh as one "
+        "MLflow pyfunc model (with the fer3d code, pinned requirements, a signature and an input example) in a new "
+        "run, optionally registered. `mlflow models serve -m <printed URI> --env-manager local` then answers "
+        "POST /invocations with what `fer3d predict` writes per file. Store: --tracking-uri, else as for training "
+        "(MLFLOW_TRACKING_URI, DAGSHUB_REPO, else the project's sqlite:///mlflow.db).",
+    )
+    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
+    p.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated model and/or fusion names; default: every <name>.pt in --models-dir and every "
+        "fusion row of its fusion.json",
+    )
+    p.add_argument("--registered-model-name", default=None, help="also register it under this name")
+    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: as for training)")
+    p.add_argument("--experiment", default="fer3d", help="MLflow experiment (default: fer3d)")
+    p.add_argument("--artifact-path", default="fer3d", help="the model's name in the run (default: fer3d)")
+    p.set_defaults(func=cmd_log_model)
+
+
+def cmd_log_model(args) -> int:
+    from mlflow.exceptions import MlflowException
+
+    from fer3d.app.pyfunc import log_predictor
+    from fer3d.training.tracking import redact
+
+    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    try:
+        logged = log_predictor(
+            args.models_dir, names, args.registered_model_name, args.artifact_path, args.tracking_uri, args.experiment
+        )
+    except MlflowException as e:  # server down, auth, a name the registry refuses: one line, no traceback
+        raise ValueError(f"MLflow refused the model: {redact(' '.join(str(e).split()))[:500]}") from None
+    print(f"tracking: {redact(logged.tracking_uri)}")
+    print(f"model: {logged.model_uri}")
+    if logged.registered_uri:
+        print(f"registered: {logged.registered_uri}")
+    uri = shlex.quote(redact(logged.tracking_uri))
+    model = logged.registered_uri or logged.model_uri
+    print(f"serve: MLFLOW_TRACKING_URI={uri} mlflow models serve -m {model} --env-manager local --port 5001")
+    return 0
+
+
+# -- export ---------------------------------------------------------------------------------------
+def add_export(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export model files to ONNX, runnable with onnxruntime alone (no torch)",
+        description="Write <name>.onnx for each model file of --models-dir into --out, with its fusion.json: "
+        "one .onnx file keeps everything prediction needs (classes, input kind and statistics, flip "
+        "averaging, training prior, FaceMesh settings) in its metadata. Each export is checked against the "
+        "torch model before it is written. Use them with `fer3d predict --backend onnx --models-dir OUT`.",
+    )
+    p.add_argument("--format", required=True, choices=("onnx",), help="export format (only onnx)")
+    p.add_argument(
+        "--models", default=None, help="comma-separated model names (default: every <name>.pt in --models-dir)"
+    )
+    p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from fer3d.inference.onnx_export import export_models
+
+    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    for r in export_models(args.models_dir, args.out, names):
+        print(f"{r['path']}: {r['bytes'] / 1e6:.1f} MB, max |probability - torch| {r['max_diff']:.1e}")
+    return 0
+
+
 # -- wiring ---------------------------------------------------------------------------------------
-COMMANDS: list[Callable] = [add_remote, add_predict, add_gradcam, add_viewer, add_evaluate_folder]
+COMMANDS: list[Callable] = [
+    add_remote,
+    add_predict,
+    add_gradcam,
+    add_viewer,
+    add_evaluate_folder,
+    add_serve,
+    add_log_model,
+    add_export,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,61 +1,17 @@
 """`fer3d evaluate-folder`: every model and fusion row of a model folder scored on a labelled face
 folder (fer3d.data.folders), with bootstrap intervals over groups (fer3d.evaluation.crossdata).
 
-Images go through the predict path: 48x48 images (or all, with crops=True) are crops already;
-the others are searched for faces, framed like FER2013 and cut to 48x48. An image without a face
-is dropped and counted; an image with several keeps its most confident face (a labelled image
-shows one person). An unreadable file stops the run naming it: a broken set is not scored."""
+Images become 48x48 crops as fer3d.data.folders.folder_faces cuts them (the predict path's face
+finder and framing); an unreadable file stops the run naming it: a broken set is not scored."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-import numpy as np
-
-from ..data.folders import FolderError, LabelledFolder
+from ..data.folders import LabelledFolder, folder_faces
 from ..evaluation.crossdata import DEFAULT_RESAMPLES, score_on_set
 from ..inference import Predictor
-from .faces import FaceFinder, InputError, as_crop, crop_face, is_crop, read_image
-
-NO_FACE = "no face found"
-SEVERAL = "several faces: kept the most confident"
-
-
-@dataclass
-class FolderFaces:
-    crops: np.ndarray  # (M, 48, 48) uint8 of the kept images
-    kept: np.ndarray  # bool (N,) over the folder's files
-    dropped: dict[str, list[str]] = field(default_factory=dict)  # reason -> relative paths
-    notes: dict[str, int] = field(default_factory=dict)  # e.g. several faces -> count
-
-
-def folder_faces(folder: LabelledFolder, finder: FaceFinder | None, crops: bool = False, align: bool = True):
-    """The 48x48 crop of every usable image of the folder."""
-    out, kept, dropped, notes, unreadable = [], np.zeros(len(folder.files), bool), {}, {}, []
-    for i, path in enumerate(folder.files):
-        try:
-            image = read_image(path)
-        except InputError as e:
-            unreadable.append(str(e))
-            continue
-        if crops or is_crop(image):
-            out.append(as_crop(image))
-            kept[i] = True
-            continue
-        detections = finder.find(image)
-        if not detections:
-            dropped.setdefault(NO_FACE, []).append(path.relative_to(folder.root).as_posix())
-            continue
-        if len(detections) > 1:
-            notes[SEVERAL] = notes.get(SEVERAL, 0) + 1
-        out.append(crop_face(image, max(detections, key=lambda d: d.score), align).crop)
-        kept[i] = True
-    if unreadable:
-        raise FolderError(f"{len(unreadable)} unreadable file(s) in {folder.root}: " + "; ".join(unreadable[:5]))
-    if not out:
-        raise FolderError(f"{folder.root}: no face found in any of its {len(folder.files)} image(s)")
-    return FolderFaces(np.stack(out), kept, dropped, notes)
+from .faces import FaceFinder
 
 
 def evaluate_folder(
@@ -111,3 +67,27 @@ def table(result: dict, names: Sequence[str]) -> str:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def markdown(name: str, result: dict, names: Sequence[str]) -> str:
+    """The set's page of the report: what was scored and dropped, one table row per model."""
+    pct = lambda v: "–" if v is None else f"{100 * v:.1f}%"
+    lines = [
+        f"# {name}: other labelled faces",
+        "",
+        f"{result['set']}: {result['used']} of {result['images']} image(s) scored "
+        f"({', '.join(f'{c} {n}' for c, n in result['classes'].items())}); {result['interval']}.",
+    ]
+    lines += [f"- dropped {d['count']}: {reason}" for reason, d in result["dropped"].items()]
+    recall_classes = [c for c in result["model_classes"] if c in result["classes"]]
+    head = ["model", "images", "accuracy", "95% CI", "macro-F1", "95% CI", *recall_classes, "excluded"]
+    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for model in names:
+        r = result["models"][model]
+        ci = r.get("interval_95") or {"accuracy": [None, None], "macro_f1": [None, None]}
+        interval = {key: f"{pct(lo)}–{pct(hi)}" for key, (lo, hi) in ci.items()}
+        recalls = [pct(r["per_class_recall"].get(c)) for c in recall_classes]
+        excluded = ", ".join(f"{c} {n}" for c, n in r["excluded"].items()) or "–"
+        cells = [model, str(r["images"]), pct(r["accuracy"]), interval["accuracy"], pct(r["macro_f1"])]
+        lines.append("| " + " | ".join([*cells, interval["macro_f1"], *recalls, excluded]) + " |")
+    return "\n".join(lines) + "\n"

@@ -237,7 +237,7 @@ def stratified_subset(data: Fer2013, per_split: int, seed: int) -> Fer2013:
     for s in range(len(SPLITS)):
         in_split = data.split == s
         total = int(in_split.sum())
-        for c in range(len(EMOTIONS)):
+        for c in range(int(data.label.max()) + 1):  # a folder source may have other classes
             idx = np.flatnonzero(in_split & (data.label == c))
             if len(idx) == 0:
                 continue

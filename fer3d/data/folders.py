@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +153,100 @@ def scan(root: str | Path) -> LabelledFolder:
     if len(set(labels)) < 2:
         raise FolderError(f"{root}: only one class ({labels[0]}) — a labelled set needs at least two")
     return LabelledFolder(root, files, labels, splits)
+
+
+# ------------------------------------------------------------------ face crops of a folder
+
+
+NO_FACE = "no face found"
+SEVERAL = "several faces: kept the most confident"
+
+
+@dataclass
+class FolderFaces:
+    crops: np.ndarray  # (M, 48, 48) uint8 of the kept images
+    kept: np.ndarray  # bool (N,) over the folder's files
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # reason -> relative paths
+    notes: dict[str, int] = field(default_factory=dict)  # e.g. several faces -> count
+
+
+def folder_faces(folder: LabelledFolder, finder, crops: bool = False, align: bool = True) -> FolderFaces:
+    """The 48x48 crop of every usable image of the folder, cut as `fer3d predict` cuts photos
+    (finder: a fer3d.app.faces.FaceFinder, None with crops=True). 48x48 images (or all, with
+    crops=True) are crops already; the others are searched for faces and framed like FER2013. An
+    image without a face is dropped and counted; an image with several keeps its most confident
+    face (a labelled image shows one person); an unreadable file is an error naming it."""
+    from ..app.faces import InputError, as_crop, crop_face, is_crop, read_image
+
+    out, kept, dropped, notes, unreadable = [], np.zeros(len(folder.files), bool), {}, {}, []
+    for i, path in enumerate(folder.files):
+        try:
+            image = read_image(path)
+        except InputError as e:
+            unreadable.append(str(e))
+            continue
+        if crops or is_crop(image):
+            out.append(as_crop(image))
+            kept[i] = True
+            continue
+        detections = finder.find(image)
+        if not detections:
+            dropped.setdefault(NO_FACE, []).append(path.relative_to(folder.root).as_posix())
+            continue
+        if len(detections) > 1:
+            notes[SEVERAL] = notes.get(SEVERAL, 0) + 1
+        out.append(crop_face(image, max(detections, key=lambda d: d.score), align).crop)
+        kept[i] = True
+    if unreadable:
+        raise FolderError(f"{len(unreadable)} unreadable file(s) in {folder.root}: " + "; ".join(unreadable[:5]))
+    if not out:
+        raise FolderError(f"{folder.root}: no face found in any of its {len(folder.files)} image(s)")
+    return FolderFaces(np.stack(out), kept, dropped, notes)
+
+
+# ------------------------------------------------------------------ a folder as the training source
+
+FOLDER_SOURCE = "folder:"
+# class layout: held-out fractions (PublicTest and PrivateTest's share of FER2013: ~10% each)
+HELD_OUT_FOLDS = 10
+
+
+def assign_splits(folder: LabelledFolder, groups: np.ndarray, seed: int) -> np.ndarray:
+    """uint8 split index (fer3d.config.SPLITS) per file. The split layout's own splits (a missing
+    val split is carved from train); otherwise a seeded stratified split, 8/10 train, 1/10 val,
+    1/10 test, group-aware (scikit-learn's StratifiedGroupKFold): one group never spans two splits."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from ..config import SPLITS, TEST, TRAIN, VAL
+
+    labels = np.array([CANONICAL_CLASSES.index(c) for c in folder.labels])
+    if folder.splits is not None:
+        split = np.array([SPLITS.index(s) for s in folder.splits], np.uint8)
+        for needed in ("train", "test"):
+            if needed not in folder.splits:
+                raise FolderError(f"{folder.root}: has split folders but no {needed!r} one")
+        if "val" in folder.splits:
+            return split
+        pool, folds = np.flatnonzero(split == TRAIN), HELD_OUT_FOLDS - 1
+        chosen = {1: VAL}
+    else:
+        split = np.full(len(labels), TRAIN, np.uint8)
+        pool, folds = np.arange(len(labels)), HELD_OUT_FOLDS
+        chosen = {0: TEST, 1: VAL}
+    n_groups = len(np.unique(groups[pool]))
+    if n_groups < folds:
+        raise FolderError(
+            f"{folder.root}: {n_groups} group(s) cannot be split {folds} ways (data.group puts whole groups "
+            "on one side); give <split>/<class>/ folders or a finer group pattern"
+        )
+    counts = np.bincount(labels[pool])
+    if counts[counts > 0].min() < folds:
+        raise FolderError(
+            f"{folder.root}: a class has fewer than {folds} images to split from "
+            f"({dict(zip(folder.classes, counts[counts > 0].tolist()))}); give <split>/<class>/ folders instead"
+        )
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for k, (_, held) in enumerate(splitter.split(pool, labels[pool], groups[pool])):
+        if k in chosen:
+            split[pool[held]] = chosen[k]
+    return split

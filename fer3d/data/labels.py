@@ -1,6 +1,6 @@
 """The label set the models learn on FER2013's images (params `data.labels`):
 
-- fer2013: the original 7 labels.
+- fer2013: the source's own labels: FER2013's 7, or a folder source's classes (data.source folder:PATH).
 - ferplus: FER+'s 10-annotator relabelling (Barsoum et al. 2016), 8 classes (FER2013's 7 and
   contempt), by the majority rule of the FER+ reference code (microsoft/FERPlus, ferplus.py): single
   votes are dropped as outliers, then an emotion is a row's label when it holds more than half of the
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import EMOTIONS, Paths
+from ..config import EMOTIONS, Paths, class_names
 from ..io import load_npz
 from ..params import ParamError
 from .ferplus import COLUMNS
@@ -74,10 +74,13 @@ def ferplus_soft(votes: np.ndarray) -> np.ndarray:
     return v / np.maximum(v.sum(1, keepdims=True), 1)
 
 
-def build(name: str, fer2013_label: np.ndarray, votes: np.ndarray | None) -> Labels:
+def build(
+    name: str, fer2013_label: np.ndarray, votes: np.ndarray | None, source_classes: tuple[str, ...] = EMOTIONS
+) -> Labels:
+    """`source_classes`: the class names of the stored labels (a folder source's own classes)."""
     if name not in LABEL_SETS:
         raise ParamError(f"params.yaml: data.labels must be one of {sorted(LABEL_SETS)}, found {name!r}")
-    classes = LABEL_SETS[name]
+    classes = tuple(source_classes) if name == "fer2013" else LABEL_SETS[name]
     if name == "fer2013":
         label = np.asarray(fer2013_label, np.int64)
         return Labels(name, classes, label, np.eye(len(classes), dtype=np.float32)[label])
@@ -97,4 +100,4 @@ def load(paths: Paths, name: str) -> Labels:
     if name != "fer2013":
         stored = load_npz(paths.ferplus)
         votes = stored["votes"] if bool(stored["available"]) else None
-    return build(name, fer["label"], votes)
+    return build(name, fer["label"], votes, class_names(fer))

@@ -181,7 +181,12 @@ def extract(
 
 
 def detection_report(
-    found: np.ndarray, label: np.ndarray, split: np.ndarray, attempt_used: np.ndarray, attempts: list[Attempt]
+    found: np.ndarray,
+    label: np.ndarray,
+    split: np.ndarray,
+    attempt_used: np.ndarray,
+    attempts: list[Attempt],
+    classes: tuple[str, ...] = EMOTIONS,
 ) -> dict:
     """Detection rate overall, per split, per class, per split × class, and per attempt."""
 
@@ -197,9 +202,9 @@ def detection_report(
     return {
         "all": rate(everything),
         "per_split": {name: rate(split == s) for s, name in enumerate(SPLITS)},
-        "per_class": {name: rate(label == c) for c, name in enumerate(EMOTIONS)},
+        "per_class": {name: rate(label == c) for c, name in enumerate(classes)},
         "per_split_class": {
-            sname: {cname: rate((split == s) & (label == c)) for c, cname in enumerate(EMOTIONS)}
+            sname: {cname: rate((split == s) & (label == c)) for c, cname in enumerate(classes)}
             for s, sname in enumerate(SPLITS)
         },
         "found_by_attempt": [

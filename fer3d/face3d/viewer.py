@@ -36,13 +36,22 @@ def mesh_html(
 ) -> Path:
     """Write an HTML page showing each (points (478,3) in image axes: x right, y down, z away from
     the camera; per-point values or None; caption) as a shaded, rotatable mesh."""
+    return save_text(path, mesh_page(faces, triangles, title, value_label))
+
+
+def mesh_page(
+    faces: Sequence[tuple[np.ndarray, np.ndarray | None, str]],
+    triangles: np.ndarray,
+    title: str = "fer3d face meshes",
+    value_label: str = "value",
+) -> str:
+    """mesh_html's page as a string (the service sends it without a file)."""
     data = {
         "triangles": np.asarray(triangles).tolist(),
         "faces": [_face_payload(*f) for f in faces],
         "valueLabel": value_label,
     }
-    html = _HTML.replace("__TITLE__", title).replace("__DATA__", json.dumps(data, separators=(",", ":")))
-    return save_text(path, html)
+    return _HTML.replace("__TITLE__", title).replace("__DATA__", json.dumps(data, separators=(",", ":")))
 
 
 def mesh_png(

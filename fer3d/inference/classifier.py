@@ -7,37 +7,20 @@ predict`, Grad-CAM and the later service/export use this and nothing else."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..face3d.landmarks import Attempt
 from ..models import inputs
 from ..models.model_file import build_from_payload, read_model_file
+from .base import DEFAULT_BATCH_SIZE, ClassifierBase, MeshSettings
 
-# the batch the evaluate stage has always scored with: the same batches give the same floats
-DEFAULT_BATCH_SIZE = 512
-
-
-@dataclass
-class MeshSettings:
-    """How FaceMesh found the points a 3D model was trained on (the landmarks stage's params)."""
-
-    attempts: tuple[Attempt, ...]
-    min_detection_confidence: float
-
-    @classmethod
-    def from_payload(cls, value: dict) -> MeshSettings:
-        attempts = tuple(
-            Attempt.from_param(a, f"model file landmarks.attempts[{i}]") for i, a in enumerate(value["attempts"])
-        )
-        return cls(attempts, float(value["min_detection_confidence"]))
+__all__ = ["DEFAULT_BATCH_SIZE", "Classifier", "MeshSettings"]
 
 
-class Classifier:
+class Classifier(ClassifierBase):
     """A model and everything it needs to turn faces into (N, C) float32 probabilities."""
 
     def __init__(
@@ -66,10 +49,7 @@ class Classifier:
         if self.kind == "distances" and self.edges is None:
             raise ValueError(f"{source or self.name}: a distances model file must keep the mesh edges")
         self.mirror = inputs.mirror_function(self.kind, self.stats, self.edges)
-        if len(self.prior) != len(self.classes):
-            raise ValueError(
-                f"{source or self.name}: prior has {len(self.prior)} classes, the model {len(self.classes)}"
-            )
+        self.check_prior()
 
     @classmethod
     def from_file(
@@ -81,10 +61,6 @@ class Classifier:
     ) -> Classifier:
         """tta_flip None: as the model was trained and evaluated."""
         return cls(read_model_file(path), device, batch_size, tta_flip, source=str(path))
-
-    @property
-    def needs_mesh(self) -> bool:
-        return self.kind != "image"
 
     def __repr__(self) -> str:
         return f"Classifier({self.name!r}, {self.family}, input={self.kind}, tta_flip={self.tta_flip})"
@@ -104,22 +80,5 @@ class Classifier:
         mirror = self.mirror if self.tta_flip else None
         return inputs.tta_proba(self.model, x.to(self.device), mirror, self.device).cpu().numpy()
 
-    def predict_proba(
-        self, crops: np.ndarray | None = None, points: np.ndarray | None = None, has_mesh: np.ndarray | None = None
-    ) -> np.ndarray:
-        """(N, C) float32, `batch_size` faces at a time. 3D models: rows whose `has_mesh` is False
-        (FaceMesh found no face) get the training class prior; their points are not looked at."""
-        if not self.needs_mesh:
-            crops = np.asarray(crops)
-            return self._batched(len(crops), lambda s: self.encode(crops=crops[s]))
-        points = np.asarray(points)
-        has_mesh = np.ones(len(points), bool) if has_mesh is None else np.asarray(has_mesh, bool)
-        out = np.repeat(self.prior[None], len(points), axis=0)
-        if has_mesh.any():
-            meshed = points[has_mesh]
-            out[has_mesh] = self._batched(len(meshed), lambda s: self.encode(points=meshed[s]))
-        return out
-
-    def _batched(self, n: int, encode) -> np.ndarray:
-        parts = [self.forward(encode(slice(i, i + self.batch_size))) for i in range(0, n, self.batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, len(self.classes)), np.float32)
+    def proba_batch(self, crops: np.ndarray | None = None, points: np.ndarray | None = None) -> np.ndarray:
+        return self.forward(self.encode(crops=crops, points=points))

@@ -1,5 +1,7 @@
 """A set of Classifiers and Fusion rows scored together on the same faces: `Predictor.from_dir`
-loads a folder of model files (and its fusion.json) that needs nothing else of the project."""
+loads a folder of model files (and its fusion.json) that needs nothing else of the project:
+<name>.pt files (backend "torch") or the <name>.onnx files of `fer3d export` (backend "onnx",
+onnxruntime, which never imports torch)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.registry import MODELS
-from .classifier import DEFAULT_BATCH_SIZE, Classifier, MeshSettings
+from .base import DEFAULT_BATCH_SIZE, ClassifierBase, MeshSettings
 from .fusion import Fusion, load_fusions
 
 FUSION_FILE = "fusion.json"
+BACKENDS = ("torch", "onnx")
 
 
 @dataclass
@@ -26,7 +28,7 @@ class Scores:
 
 
 class Predictor:
-    def __init__(self, classifiers: dict[str, Classifier], fusions: dict[str, Fusion] | None = None):
+    def __init__(self, classifiers: dict[str, ClassifierBase], fusions: dict[str, Fusion] | None = None):
         self.classifiers = classifiers
         self.fusions = fusions or {}
         classes = {tuple(c.classes) for c in classifiers.values()}
@@ -47,36 +49,41 @@ class Predictor:
         device: str = "cpu",
         batch_size: int = DEFAULT_BATCH_SIZE,
         tta_flip: bool | None = None,
+        backend: str = "torch",
     ) -> Predictor:
         """names None: every model file in `models_dir` and every fusion row of its fusion.json whose
         members are there. Named fusion rows bring their members along. A named model or fusion
-        that is missing is an error naming the path."""
+        that is missing is an error naming the path. backend "onnx": <name>.onnx files, on the CPU,
+        with the flip averaging they were exported with (`device` and `tta_flip` must stay unset)."""
         models_dir = Path(models_dir)
         fusion_path = models_dir / FUSION_FILE
-        available = [n for n in MODELS if (models_dir / f"{n}.pt").exists()]
+        known, suffix = _known_models(models_dir, backend)
+        available = [n for n in known if (models_dir / f"{n}{suffix}").exists()]
         fusions: dict[str, Fusion] = {}
         if names is None:
             if not available:
-                raise FileNotFoundError(
-                    f"{models_dir}: no trained model files (<name>.pt); run `dvc pull` or `dvc repro` first"
-                )
+                hint = "run `fer3d export --format onnx`" if backend == "onnx" else "run `dvc pull` or `dvc repro`"
+                raise FileNotFoundError(f"{models_dir}: no model files (<name>{suffix}); {hint} first")
             wanted = available
             if fusion_path.exists():
                 fusions = {n: f for n, f in load_fusions(fusion_path).items() if set(f.members) <= set(available)}
         else:
-            wanted = [n for n in names if n in MODELS]
-            unknown = [n for n in names if n not in MODELS]
+            wanted = [n for n in names if n in known]
+            unknown = [n for n in names if n not in known]
             if unknown:
                 rows = load_fusions(fusion_path)
                 bad = [n for n in unknown if n not in rows]
                 if bad:
                     raise ValueError(
-                        f"unknown model or fusion {bad}; models: {sorted(MODELS)}, fusions in "
+                        f"unknown model or fusion {bad}; models: {sorted(known)}, fusions in "
                         f"{fusion_path}: {sorted(rows)}"
                     )
                 fusions = {n: rows[n] for n in unknown}
             wanted += [m for f in fusions.values() for m in f.members if m not in wanted]
-        classifiers = {n: Classifier.from_file(models_dir / f"{n}.pt", device, batch_size, tta_flip) for n in wanted}
+        load = _loader(backend, device, batch_size, tta_flip)
+        classifiers = {n: load(models_dir / f"{n}{suffix}") for n in wanted}
+        if names is None:  # 2D models first (the registry's order already is; the ONNX files' is by name)
+            classifiers = dict(sorted(classifiers.items(), key=lambda item: item[1].family))
         return cls(classifiers, fusions)
 
     @property
@@ -138,3 +145,34 @@ class Predictor:
         if self._mesh is not None:
             self._mesh.close()
             self._mesh = None
+
+
+def _known_models(models_dir: Path, backend: str) -> tuple[list[str], str]:
+    """The model names a backend knows, in the order they are listed, and their file suffix. torch:
+    the registry; onnx: the .onnx files in the folder (without torch there is no registry to ask),
+    2D before 3D as in the registry, by name within a family."""
+    if backend == "torch":
+        from ..models.registry import MODELS
+
+        return list(MODELS), ".pt"
+    if backend == "onnx":
+        from .onnx_runtime import exported_models
+
+        return exported_models(models_dir), ".onnx"
+    raise ValueError(f"backend must be one of {BACKENDS}, found {backend!r}")
+
+
+def _loader(backend: str, device: str, batch_size: int, tta_flip: bool | None):
+    """path -> classifier of the backend."""
+    if backend == "onnx":
+        from .onnx_runtime import OnnxClassifier
+
+        if str(device) != "cpu" or tta_flip is not None:
+            raise ValueError(
+                f"the onnx backend runs on the CPU with the flip averaging it was exported with; "
+                f"found device={device!r}, tta_flip={tta_flip!r}"
+            )
+        return lambda path: OnnxClassifier.from_file(path, batch_size=batch_size)
+    from .classifier import Classifier
+
+    return lambda path: Classifier.from_file(path, device, batch_size, tta_flip)

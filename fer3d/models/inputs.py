@@ -11,38 +11,22 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..face3d import geometry, mesh
-from ..face3d.voxels import densify_torch, voxel_indices
+# the numpy part lives in face3d.point_features (the torch-free ONNX runtime uses it too); these
+# names stay importable from here for the training code
+from ..face3d.point_features import (  # noqa: F401
+    landmark_rows,
+    point_features,
+    standardise_lengths,
+    stored_lengths,
+    voxel_rows,
+)
+from ..face3d.voxels import densify_torch
 from .registry import INPUTS
 
 
 def standardise_images(x: torch.Tensor, stats: dict) -> torch.Tensor:
     """uint8 (B,1,48,48) → standardised float."""
     return (x.float() / 255 - stats["mean"]) / stats["std"]
-
-
-def landmark_rows(points: np.ndarray, stats: dict) -> np.ndarray:
-    """Crop-frame landmarks (N,478,3) → Procrustes-aligned to the training mean face."""
-    return geometry.procrustes_align(points, np.asarray(stats["mean_face"], np.float32))
-
-
-def standardise_lengths(lengths: np.ndarray, stats: dict) -> np.ndarray:
-    return ((lengths - np.asarray(stats["length_mean"])) / np.asarray(stats["length_std"])).astype(np.float32)
-
-
-def stored_lengths(points: np.ndarray, edges: np.ndarray, stats: dict) -> np.ndarray:
-    """Edge lengths of the unit-RMS faces as the meshes stage stores them: through its uint8
-    per-edge codes over the training range (exact lengths would shift probabilities by ~0.02)."""
-    lo = np.asarray(stats["edge_length_lo"], np.float32)
-    hi = np.asarray(stats["edge_length_hi"], np.float32)
-    lengths = mesh.edge_lengths(geometry.center_scale(points), edges)
-    return mesh.dequantize(mesh.quantize(lengths, lo, hi), lo, hi)
-
-
-def voxel_rows(points: np.ndarray, stats: dict) -> np.ndarray:
-    """Crop-frame landmarks → one flat voxel index per point, as the voxelize stage makes them."""
-    aligned = geometry.normalise(points, stats["align"], np.asarray(stats["mean_face"], np.float32))
-    return voxel_indices(aligned, stats["grid"], stats["extent"])
 
 
 # ------------------------------------------------------------------ left↔right mirrors
@@ -98,14 +82,10 @@ def model_input(
     landmarks (B,478,3)."""
     if kind == "image":
         return standardise_images(torch.from_numpy(np.asarray(crops, np.uint8)).unsqueeze(1), stats)
-    pts = np.asarray(points, np.float32)
-    if kind == "landmarks":
-        return torch.from_numpy(landmark_rows(pts, stats))
-    if kind == "distances":
-        return torch.from_numpy(standardise_lengths(stored_lengths(pts, np.asarray(edges), stats), stats))
-    if kind == "voxels":
-        return densify_torch(torch.from_numpy(voxel_rows(pts, stats).astype(np.int64)), stats["grid"])
-    raise ValueError(f"input kind must be one of {INPUTS}, found {kind!r}")
+    if kind not in INPUTS:
+        raise ValueError(f"input kind must be one of {INPUTS}, found {kind!r}")
+    features = torch.from_numpy(point_features(kind, stats, edges, points))
+    return densify_torch(features, stats["grid"]) if kind == "voxels" else features
 
 
 def autocast(device: torch.device):

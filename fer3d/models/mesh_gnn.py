@@ -82,15 +82,19 @@ class MeshGNN(nn.Module):
             warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
             return torch.sparse_csr_tensor(self.crow, self.col, self.val.to(dtype), (self.num_points, self.num_points))
 
+    def propagate(self, z: torch.Tensor) -> torch.Tensor:
+        """A_hat @ z over the mesh, z node-major (N, M). fer3d.inference.onnx_export replaces it on
+        the instance it exports: ONNX has no sparse product."""
+        return torch.sparse.mm(self.adjacency(z.dtype), z)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = self.num_points
         h = self.inp(x.transpose(0, 1))  # (N, B, H)
         if self.node is not None:
             h = h + self.node.to(h.dtype)
-        a = self.adjacency(h.dtype)
         for norm, lin in zip(self.norms, self.lins):
             z = lin(norm(h))
-            h = h + F.gelu(torch.sparse.mm(a, z.reshape(n, -1)).view_as(z))
+            h = h + F.gelu(self.propagate(z.reshape(n, -1)).view_as(z))
         h = self.out_norm(h)
         if self.project is not None:
             return self.classifier(self.project(h).transpose(0, 1).flatten(1))

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import EMOTIONS, TEST
+from ..config import EMOTIONS, TEST, class_names
 from ..inference.classifier import Classifier
 from .plots import _pyplot
 from .plots import _save as save_figure
@@ -171,7 +171,7 @@ def save_grid(
 def sample_rows(label: np.ndarray, split: np.ndarray, n: int, test_split: int = TEST) -> np.ndarray:
     """n PrivateTest rows, deterministic: the first of each class in file order, then the second
     of each class, ... (one per class where possible)."""
-    per_class = [np.flatnonzero((split == test_split) & (label == c)) for c in range(len(EMOTIONS))]
+    per_class = [np.flatnonzero((split == test_split) & (label == c)) for c in range(int(label.max()) + 1)]
     picks: list[int] = []
     depth = 0
     while len(picks) < n and depth < max((len(p) for p in per_class), default=0):
@@ -181,7 +181,12 @@ def sample_rows(label: np.ndarray, split: np.ndarray, n: int, test_split: int = 
 
 
 def save_sample_sheet(
-    path: str | Path, model_name: str, images: np.ndarray, labels: np.ndarray, cams: list[Cam]
+    path: str | Path,
+    model_name: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    cams: list[Cam],
+    classes: tuple[str, ...] = EMOTIONS,
 ) -> Path:
     """One model's Grad-CAM on sample images: 4 per row, titled true class / prediction."""
     plt = _pyplot()
@@ -191,9 +196,9 @@ def save_sample_sheet(
     for ax, image, y, cam in zip(axes.flat, images, labels, cams):
         ax.imshow(overlay(image, cam.map))
         ax.set_title(
-            f"FER2013 {EMOTIONS[y]}\n{cam.label} {cam.probability:.2f}",
+            f"labelled {classes[y]}\n{cam.label} {cam.probability:.2f}",
             fontsize=8,
-            color="black" if cam.label == EMOTIONS[y] else "firebrick",
+            color="black" if cam.label == classes[y] else "firebrick",
         )
     for ax in axes.flat:
         ax.axis("off")
@@ -210,7 +215,9 @@ def gradcam_samples(out_dir: Path, classifiers: Sequence[Classifier], fer: dict,
         return []
     images, labels = fer["images"][rows], fer["label"][rows].astype(int)
     return [
-        save_sample_sheet(out_dir / f"{c.name}.png", c.name, images, labels, cams_for_images(c, images))
+        save_sample_sheet(
+            out_dir / f"{c.name}.png", c.name, images, labels, cams_for_images(c, images), class_names(fer)
+        )
         for c in classifiers
         if c.kind == "image"
     ]

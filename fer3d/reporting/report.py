@@ -218,14 +218,14 @@ def _detection(doc: Doc, lm: dict | None) -> None:
         f"Faces found in {lm['all']['found']:,} of {lm['all']['images']:,} images ({_pct(lm['all']['rate'])}); "
         "a 3D model answers the others with its training class prior."
     )
-    rows = []
+    rows, classes = [], list(lm["per_class"])  # the source's classes (FER2013's, or a folder's)
     for split in SPLITS:
         per_class = lm["per_split_class"][split]
         rows.append(
-            [SPLIT_NAMES[split], _pct(lm["per_split"][split]["rate"])] + [_pct(per_class[c]["rate"]) for c in EMOTIONS]
+            [SPLIT_NAMES[split], _pct(lm["per_split"][split]["rate"])] + [_pct(per_class[c]["rate"]) for c in classes]
         )
-    rows.append(["all", _pct(lm["all"]["rate"])] + [_pct(lm["per_class"][c]["rate"]) for c in EMOTIONS])
-    doc.table(["split", "all classes", *EMOTIONS], rows)
+    rows.append(["all", _pct(lm["all"]["rate"])] + [_pct(lm["per_class"][c]["rate"]) for c in classes])
+    doc.table(["split", "all classes", *classes], rows)
     attempts = lm.get("found_by_attempt") or []
     if attempts:
         doc.table(

@@ -6,9 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer3d.app.evaluate_folder import folder_faces
 from fer3d.config import EMOTIONS
-from fer3d.data.folders import FolderError, canonical_class, scan
+from fer3d.data.folders import FolderError, canonical_class, folder_faces, scan
 from tests.conftest import requires_data
 
 pytestmark = requires_data
@@ -16,7 +15,9 @@ pytestmark = requires_data
 FOLDER_NAMES = {"angry": "Anger", "disgust": "DI", "fear": "fearful", "happy": "3_happiness", "sad": "SA"}
 
 
-def write_images(folder: Path, images: np.ndarray, labels: np.ndarray, sizes=(48, 96, 160)) -> list[Path]:
+def write_images(
+    folder: Path, images: np.ndarray, labels: np.ndarray, sizes=(48, 96, 160), subjects: int = 3
+) -> list[Path]:
     """Each image into <folder>/<class name>/subject<k>/, cycling sizes, gray/colour and formats."""
     import cv2
 
@@ -24,7 +25,7 @@ def write_images(folder: Path, images: np.ndarray, labels: np.ndarray, sizes=(48
     formats = (".png", ".jpg", ".tiff")
     for i, (img, lab) in enumerate(zip(images, labels)):
         name = FOLDER_NAMES.get(EMOTIONS[lab], EMOTIONS[lab])
-        d = folder / name / f"subject{i % 3}"
+        d = folder / name / f"subject{i % subjects}"
         d.mkdir(parents=True, exist_ok=True)
         side = sizes[i % len(sizes)]
         out = cv2.resize(img, (side, side), interpolation=cv2.INTER_CUBIC)
@@ -133,3 +134,51 @@ def test_an_unreadable_file_stops_the_run_naming_it(fer_small, tmp_path):
     broken.unlink()
     faces = folder_faces(scan(tmp_path), finder=None, crops=True)
     assert faces.crops.shape == (6, 48, 48) and faces.kept.all()
+
+
+def test_seeded_split_is_stratified_group_aware_and_reproducible(fer_full, tmp_path):
+    from fer3d.config import SPLITS, TEST, TRAIN, VAL
+    from fer3d.data.folders import assign_splits
+
+    picks = np.concatenate([np.flatnonzero(fer_full.label == c)[:40] for c in range(7)])
+    write_images(tmp_path, fer_full.images[picks], fer_full.label[picks], sizes=(48,), subjects=30)
+    folder = scan(tmp_path)
+    groups = folder.groups(r"subject(\d+)")
+    split = assign_splits(folder, groups, seed=0)
+    assert (split == assign_splits(folder, groups, seed=0)).all()
+    assert not (split == assign_splits(folder, groups, seed=1)).all()
+    for s in (TRAIN, VAL, TEST):
+        assert len(set(np.array(folder.labels)[split == s])) >= 5, SPLITS[s]  # classes on every side
+    for g in np.unique(groups):
+        assert len(set(split[groups == g].tolist())) == 1, "a group spans two splits"
+    by_image = assign_splits(folder, folder.groups(None), seed=0)
+    assert 0.05 < (by_image == TEST).mean() < 0.15 and 0.05 < (by_image == VAL).mean() < 0.15
+
+
+def test_split_layout_keeps_its_splits_and_carves_validation_from_train(fer_full, tmp_path):
+    from fer3d.config import TEST, TRAIN, VAL
+    from fer3d.data.folders import assign_splits
+
+    picks = np.concatenate([np.flatnonzero(fer_full.label == c)[:30] for c in range(7)])
+    write_images(tmp_path / "train", fer_full.images[picks[::2]], fer_full.label[picks[::2]], sizes=(48,))
+    write_images(tmp_path / "test", fer_full.images[picks[1::2]], fer_full.label[picks[1::2]], sizes=(48,))
+    folder = scan(tmp_path)
+    split = assign_splits(folder, folder.groups(None), seed=0)
+    given = np.array(folder.splits)
+    assert (split[given == "test"] == TEST).all()
+    assert set(split[given == "train"].tolist()) == {TRAIN, VAL}
+    assert 0.05 < (split[given == "train"] == VAL).mean() < 0.2
+    (tmp_path / "test").rename(tmp_path / "val")
+    with pytest.raises(FolderError, match="has split folders but no 'test' one"):
+        assign_splits(scan(tmp_path), np.arange(len(folder.files)), seed=0)
+
+
+def test_a_class_too_small_to_split_is_named(fer_small, tmp_path):
+    from fer3d.data.folders import assign_splits
+
+    write_images(tmp_path, fer_small.images[:20], fer_small.label[:20], sizes=(48,))
+    folder = scan(tmp_path)
+    with pytest.raises(FolderError, match="a class has fewer than 10 images to split from"):
+        assign_splits(folder, folder.groups(None), seed=0)
+    with pytest.raises(FolderError, match=r"3 group\(s\) cannot be split 10 ways"):
+        assign_splits(folder, folder.groups(r"subject(\d)"), seed=0)

@@ -92,3 +92,33 @@ def test_groups_and_bad_input_get_clear_errors(tiny_repo, public_folder, tmp_pat
     unknown = fer3d_cli(tiny_repo, "evaluate-folder", str(bad), "--out", "-")
     assert unknown.returncode == 1 and f"{bad / 'smirk'}: unknown class folder name 'smirk'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+def test_evaluate_extra_stage_scores_the_sets_params_name(tiny_repo, public_folder, public_run, tmp_path):
+    """evaluate.extra_sets names the folder: `dvc repro` runs evaluate_extra@<name> alone (nothing
+    else depends on the setting), its numbers are evaluate-folder's, and new images re-score it."""
+    import yaml
+
+    from tests.conftest import ran_stages, run_dvc
+    from tests.integration.models_fixture import QUIET
+
+    repo = shutil.copytree(tiny_repo, tmp_path / "repo", symlinks=True)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["evaluate"]["extra_sets"] = {"pub": str(public_folder)}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = run_dvc(repo, "repro", env=QUIET)
+    assert ran_stages(result.stdout) == {"evaluate_extra@pub"}, result.stdout[-2000:]
+    scored = json.loads((repo / "metrics" / "extra" / "pub.json").read_text())
+    _, cli = public_run
+    assert {n: m["accuracy"] for n, m in scored["models"].items()} == {
+        n: m["accuracy"] for n, m in cli["models"].items()
+    }
+    assert scored["models"]["fusion"]["interval_95"] == cli["models"]["fusion"]["interval_95"]
+    page = (repo / "reports" / "extra" / "pub.md").read_text()
+    assert "| fusion | 60 |" in page and "95% percentile bootstrap over images" in page
+    assert "up to date" in run_dvc(repo, "status", env=QUIET).stdout
+    shutil.copy(next((public_folder / "sad").iterdir()), public_folder / "sad" / "copy.png")
+    try:
+        assert "evaluate_extra@pub" in run_dvc(repo, "status", env=QUIET).stdout
+    finally:
+        (public_folder / "sad" / "copy.png").unlink()

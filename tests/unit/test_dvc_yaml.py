@@ -73,16 +73,16 @@ def project_closure(script: Path) -> set[Path]:
     return seen
 
 
-def resolved_stages() -> dict[str, dict]:
+def resolved_stages(root: Path = ROOT) -> dict[str, dict]:
     """name -> {cmd, deps, params, outs} as DVC itself resolves dvc.yaml (matrix/foreach included)."""
     from dvc.repo import Repo
 
     stages = {}
-    with Repo(str(ROOT)) as repo:
+    with Repo(str(root)) as repo:
         for stage in repo.index.stages:
             deps = [d for d in stage.deps if not hasattr(d, "params")]
             params = [k for d in stage.deps if hasattr(d, "params") for k in (d.params or [])]
-            stages[stage.addressing] = {
+            stages[stage.name] = {
                 "cmd": stage.cmd,
                 "deps": {d.def_path for d in deps},
                 "params": params,
@@ -99,9 +99,25 @@ def script_of(cmd: str) -> Path:
     return path
 
 
+EXTRA_SET = "/data/other_faces"  # an evaluate.extra_sets folder: a dependency outside the project
+
+
 @pytest.fixture(scope="module")
-def stages():
-    return resolved_stages()
+def stages(tmp_path_factory):
+    """The project's stages, plus those that only exist once params name them (evaluate_extra@<set>),
+    resolved in a scratch copy of dvc.yaml whose params.yaml names an extra set."""
+    import yaml
+    from dvc.repo import Repo
+
+    scratch = tmp_path_factory.mktemp("dvc_yaml")
+    Repo.init(str(scratch), no_scm=True).close()
+    (scratch / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["evaluate"]["extra_sets"] = {"example": EXTRA_SET}
+    (scratch / "params.yaml").write_text(yaml.safe_dump(params))
+    extra = {k: v for k, v in resolved_stages(scratch).items() if k.startswith("evaluate_extra@")}
+    assert extra, "dvc.yaml has no evaluate_extra stage for evaluate.extra_sets"
+    return {**resolved_stages(), **extra}
 
 
 def test_every_stage_lists_the_modules_it_imports(stages):
@@ -121,7 +137,7 @@ def test_stage_data_paths_are_the_configured_ones(stages):
 
     known = {str(Path(v).relative_to(ROOT)) for v in vars(Paths(ROOT)).values() if isinstance(v, Path) and v != ROOT}
     for name, stage in stages.items():
-        for path in (stage["deps"] | stage["outs"]) - {d for d in stage["deps"] if d.endswith(".py")}:
+        for path in (stage["deps"] | stage["outs"]) - {d for d in stage["deps"] if d.endswith(".py")} - {EXTRA_SET}:
             assert any(path == k or path.startswith(k + "/") for k in known), (
                 f"{name}: {path} is not under a path fer3d.config.Paths defines"
             )
