@@ -53,11 +53,40 @@ def read_image(path: Path) -> np.ndarray:
         raise InputError(f"{path}: no such file")
     data = np.fromfile(path, np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is not None:
+        image = upright(image, data.tobytes())
     if image is None:
         image = _read_with_pillow(path)
     if image is None:
         raise InputError(f"{path}: not a readable image (expected one of {', '.join(IMAGE_SUFFIXES)})")
     return _normalise_decoded(image)
+
+
+# EXIF orientation (tag 0x0112) -> how to turn the stored pixels upright, as cameras and phones mean it
+_ORIENT = {
+    2: lambda cv2, im: cv2.flip(im, 1),
+    3: lambda cv2, im: cv2.rotate(im, cv2.ROTATE_180),
+    4: lambda cv2, im: cv2.flip(im, 0),
+    5: lambda cv2, im: cv2.transpose(im),
+    6: lambda cv2, im: cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda cv2, im: cv2.rotate(cv2.transpose(im), cv2.ROTATE_180),
+    8: lambda cv2, im: cv2.rotate(im, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
+
+
+def upright(image: np.ndarray, data: bytes) -> np.ndarray:
+    """The decoded pixels turned as the file's EXIF orientation says: phones store portrait photos
+    sideways with a tag, and cv2's IMREAD_UNCHANGED ignores it (a sideways face is not found)."""
+    import cv2
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            orientation = int(img.getexif().get(0x0112, 1))
+    except Exception:  # no EXIF, or a format Pillow does not know: as decoded
+        return image
+    turn = _ORIENT.get(orientation)
+    return np.ascontiguousarray(turn(cv2, image)) if turn else image
 
 
 def _normalise_decoded(image: np.ndarray) -> np.ndarray:
@@ -74,11 +103,11 @@ def _normalise_decoded(image: np.ndarray) -> np.ndarray:
 
 
 def _read_with_pillow(path: Path | io.BytesIO) -> np.ndarray | None:
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))[:, :, ::-1].copy()
+            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))[:, :, ::-1].copy()
     except Exception:  # PIL raises many types for files that are not images
         return None
 
@@ -240,6 +269,8 @@ def decode_image(data: bytes, name: str = "upload") -> np.ndarray:
 
     buffer = np.frombuffer(data, np.uint8)
     image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    if image is not None:
+        image = upright(image, data)
     if image is None and buffer.size:
         image = _read_with_pillow(io.BytesIO(data))
     if image is None:

@@ -158,3 +158,39 @@ def test_report_from_metrics_files(tmp_path):
     assert "metrics/landmarks.json is missing" in md  # a missing file is said, not fatal
     assert html.count("data:image/png;base64,") == 2 and "http" not in html
     assert (tmp_path / "reports" / "training_curves.png").exists()
+
+
+# the stored pixels a camera writes for each EXIF orientation, from the upright picture (PIL)
+STORED_FOR = {
+    1: [],
+    2: ["FLIP_LEFT_RIGHT"],
+    3: ["ROTATE_180"],
+    4: ["FLIP_TOP_BOTTOM"],
+    5: ["TRANSPOSE"],
+    6: ["ROTATE_90"],
+    7: ["TRANSVERSE"],
+    8: ["ROTATE_270"],
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_FOR))
+def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path, orientation):
+    """Phones store portrait photos sideways with an orientation tag; read_image and decode_image
+    (the service's uploads) turn them upright, pixel for pixel (PNG: lossless)."""
+    import io
+
+    import matplotlib.cbook
+    from PIL import Image
+
+    upright = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
+    stored = upright
+    for op in STORED_FOR[orientation]:
+        stored = stored.transpose(getattr(Image.Transpose, op))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    stored.save(buffer, "PNG", exif=exif)
+    (tmp_path / "photo.png").write_bytes(buffer.getvalue())
+    expected = np.asarray(upright)[:, :, ::-1]  # BGR, as cv2 gives it
+    assert np.array_equal(faces.read_image(tmp_path / "photo.png"), expected)
+    assert np.array_equal(faces.decode_image(buffer.getvalue()), expected)
