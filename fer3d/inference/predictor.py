@@ -63,7 +63,7 @@ class Predictor:
         if names is None:
             if not available:
                 hint = "run `fer3d export --format onnx`" if backend == "onnx" else "run `dvc pull` or `dvc repro`"
-                raise FileNotFoundError(f"{models_dir}: no model files (<name>{suffix}); {hint} first")
+                raise FileNotFoundError(f"{models_dir}: no trained model files (<name>{suffix}); {hint} first")
             wanted = available
             if fusion_path.exists():
                 fusions = {n: f for n, f in load_fusions(fusion_path).items() if set(f.members) <= set(available)}
