@@ -26,12 +26,8 @@ def main(name: str) -> None:
     folder = folders.scan(outside_path(str(sets[name])))
     if folder.splits is not None:
         folder = folder.only_split("test")
-    predictor, finder = Predictor.from_dir(paths.models), FaceFinder()
-    try:
+    with Predictor.from_dir(paths.models) as predictor, FaceFinder() as finder:
         result = evaluate_folder(predictor, folder, finder, group)
-    finally:
-        predictor.close()
-        finder.close()
     result["set"] = str(sets[name])  # as params.yaml says it: no machine-specific absolute path in git
     save_json(paths.extra_metrics / f"{name}.json", result)
     save_text(paths.extra_reports / f"{name}.md", markdown(name, result, predictor.names))

@@ -147,6 +147,11 @@ def cmd_remote_local(args) -> int:
 
 
 # -- predict --------------------------------------------------------------------------------------
+def model_names(value: str | None) -> list[str] | None:
+    """--models "a, b,fusion" -> ["a", "b", "fusion"]; None (every model of the folder) when not given."""
+    return [n.strip() for n in value.split(",") if n.strip()] if value else None
+
+
 def add_face_options(p, align_help: str = "level the eyes before cropping (default: on)") -> None:
     """--models-dir, --crops and --align: where the model files are and how faces are cut."""
     p.add_argument("--models-dir", default="models", help="folder of <name>.pt files (default: models)")
@@ -246,7 +251,7 @@ def cmd_predict(args) -> int:
     import time
 
     from fer3d.app import predict, video
-    from fer3d.app.faces import IMAGE_SUFFIXES, FaceFinder
+    from fer3d.app.faces import IMAGE_SUFFIXES, face_finder
     from fer3d.inference import Predictor
     from fer3d.io import save_json
 
@@ -254,21 +259,19 @@ def cmd_predict(args) -> int:
         raise ValueError(f"--out {args.out} is a folder; give a file name for the JSON")
     inputs, videos = video.split_inputs(args.inputs)
     video_options, tables = _video_setup(args, videos)  # checks --batch-size too
-    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
     started = time.perf_counter()
-    predictor = Predictor.from_dir(args.models_dir, names, device=args.device, tta_flip=args.tta, backend=args.backend)
-    finder = None if args.crops else FaceFinder()
-    loaded = time.perf_counter() - started
     errors = lambda entry: entry.get("error") and print(f"fer3d predict: {entry['error']}", file=sys.stderr)
-    try:
+    with (
+        Predictor.from_dir(
+            args.models_dir, model_names(args.models), device=args.device, tta_flip=args.tta, backend=args.backend
+        ) as predictor,
+        face_finder(args.crops) as finder,
+    ):
+        loaded = time.perf_counter() - started
         run = predict.predict_files(
             inputs, predictor, args.crops, args.align, finder, on_file=errors, batch_size=args.batch_size
         )
         clips = video.predict_videos(videos, predictor, finder, video_options, tables, on_video=_video_messages)
-    finally:
-        predictor.close()
-        if finder is not None:
-            finder.close()
     if not run.files and not videos:
         raise FileNotFoundError(
             f"no image or video files in {', '.join(args.inputs)} "
@@ -344,7 +347,7 @@ def add_gradcam(subparsers) -> None:
 def cmd_gradcam(args) -> int:
     import numpy as np
 
-    from fer3d.app.faces import FaceFinder, InputError, faces_in, list_inputs
+    from fer3d.app.faces import InputError, face_finder, faces_in, list_inputs
     from fer3d.inference import Classifier
     from fer3d.reporting import gradcam
 
@@ -354,8 +357,7 @@ def cmd_gradcam(args) -> int:
         raise ValueError(f"--out {out} is a file; gradcam writes a folder of PNGs there")
     models = {n: Classifier.from_file(Path(args.models_dir) / f"{n}.pt") for n in args.model.split(",") if n}
     crops, captions, cams = [], [], {name: [] for name in models}
-    finder = None if args.crops else FaceFinder()
-    try:
+    with face_finder(args.crops) as finder:
         for path in list_inputs(args.inputs):
             try:
                 faces, _ = faces_in(path, finder, args.crops, args.align)
@@ -371,9 +373,6 @@ def cmd_gradcam(args) -> int:
                     print(f"{written}: {name} {classifier.classes[cam.class_index]} {cam.probability:.2f}")
                 crops.append(face.crop)
                 captions.append(stem)
-    finally:
-        if finder is not None:
-            finder.close()
     if not crops:
         print("fer3d gradcam: no face in any input", file=sys.stderr)
         return 1
@@ -484,7 +483,7 @@ def add_evaluate_folder(subparsers) -> None:
 
 def cmd_evaluate_folder(args) -> int:
     from fer3d.app import evaluate_folder
-    from fer3d.app.faces import FaceFinder
+    from fer3d.app.faces import face_finder
     from fer3d.data import folders
     from fer3d.inference import Predictor
     from fer3d.io import save_json
@@ -497,17 +496,10 @@ def cmd_evaluate_folder(args) -> int:
     if args.split:
         folder = folder.only_split(args.split)
     folder.groups(args.group)  # a bad pattern fails before the models load
-    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
-    predictor = Predictor.from_dir(args.models_dir, names)
-    finder = None if args.crops else FaceFinder()
-    try:
+    with Predictor.from_dir(args.models_dir, model_names(args.models)) as predictor, face_finder(args.crops) as finder:
         result = evaluate_folder.evaluate_folder(
             predictor, folder, finder, args.group, args.crops, args.align, args.resamples, args.seed
         )
-    finally:
-        predictor.close()
-        if finder is not None:
-            finder.close()
     counts = ", ".join(f"{c} {n}" for c, n in result["classes"].items())
     print(f"{folder.root}: {result['used']} of {result['images']} image(s) scored ({counts})")
     for reason, d in result["dropped"].items():
@@ -558,18 +550,12 @@ def cmd_serve(args) -> int:
         raise ValueError(f"--port must be in 1..65535, found {args.port}")
     if not args.max_upload_mb > 0:
         raise ValueError(f"--max-upload-mb must be > 0, found {args.max_upload_mb}")
-    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
-    predictor = Predictor.from_dir(args.models_dir, names)
-    finder = FaceFinder()
-    try:
+    with Predictor.from_dir(args.models_dir, model_names(args.models)) as predictor, FaceFinder() as finder:
         app = create_app(predictor, finder, args.max_upload_mb)
         print(f"fer3d serve: {', '.join(predictor.names)} from {args.models_dir}", flush=True)
         url = f"http://{args.host}:{args.port}"
         print(f"fer3d serve: the page {url}/, the API's description {url}/docs", flush=True)
         uvicorn.run(app, host=args.host, port=args.port, log_level="info")
-    finally:
-        predictor.close()
-        finder.close()
     return 0
 
 
@@ -604,7 +590,7 @@ def cmd_log_model(args) -> int:
     from fer3d.app.pyfunc import log_predictor
     from fer3d.training.tracking import redact
 
-    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    names = model_names(args.models)
     try:
         logged = log_predictor(
             args.models_dir, names, args.registered_model_name, args.artifact_path, args.tracking_uri, args.experiment
@@ -643,7 +629,7 @@ def add_export(subparsers) -> None:
 def cmd_export(args) -> int:
     from fer3d.inference.onnx_export import export_models
 
-    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    names = model_names(args.models)
     for r in export_models(args.models_dir, args.out, names):
         print(f"{r['path']}: {r['bytes'] / 1e6:.1f} MB, max |probability - torch| {r['max_diff']:.1e}")
     return 0

@@ -6,10 +6,11 @@ align=False), and cut a 48x48 gray crop with INTER_AREA. Inputs that already are
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,6 +188,22 @@ class FaceFinder:
     def close(self) -> None:
         for detector in self.detectors.values():
             detector.close()
+
+    def __enter__(self) -> FaceFinder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def face_finder(crops: bool) -> Iterator[FaceFinder | None]:
+    """A FaceFinder for photos, closed afterwards; None when the inputs are crops already."""
+    if crops:
+        yield None
+        return
+    with FaceFinder() as finder:
+        yield finder
 
 
 def _iou(a: tuple, b: tuple) -> float:

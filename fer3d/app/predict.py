@@ -9,6 +9,7 @@ also gets its head pose (fer3d.face3d.pose), in the photo's frame."""
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,12 +115,16 @@ def predict_image(
     return entry
 
 
+_POSE_REFERENCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def pose_reference(predictor: Predictor) -> FrontalFace | None:
-    """The frontal face head pose is measured against: from the first 3D model's file."""
-    for classifier in predictor.classifiers.values():
-        if classifier.needs_mesh:
-            return FrontalFace.from_model_stats(classifier.stats)
-    return None
+    """The frontal face head pose is measured against: from the first 3D model's file, built once
+    per predictor (an SVD and a symmetrisation; predict calls this for every batch)."""
+    if predictor not in _POSE_REFERENCES:
+        stats = next((c.stats for c in predictor.classifiers.values() if c.needs_mesh), None)
+        _POSE_REFERENCES[predictor] = FrontalFace.from_model_stats(stats) if stats is not None else None
+    return _POSE_REFERENCES[predictor]
 
 
 def head_poses(predictor: Predictor, faces: list[Face], points, has_mesh) -> list[dict | None]:

@@ -146,6 +146,12 @@ class Predictor:
             self._mesh.close()
             self._mesh = None
 
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def _known_models(models_dir: Path, backend: str) -> tuple[list[str], str]:
     """The model names a backend knows, in the order they are listed, and their file suffix. torch:
