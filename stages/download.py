@@ -61,16 +61,12 @@ def main() -> None:
 def read_folder_source(path, group: str | None, crops: bool, seed: int) -> tuple[data.Fer2013, dict]:
     """A labelled face folder (fer3d.data.folders) as FER2013-like arrays: 48x48 crops (faces found
     and framed like FER2013 unless `crops`), labels indexing the folder's own classes, splits."""
-    from fer3d.app.faces import FaceFinder
+    from fer3d.app.faces import face_finder
 
     folder = folders.scan(path)
     split = folders.assign_splits(folder, folder.groups(group), seed)  # before dropping: stable
-    finder = None if crops else FaceFinder()
-    try:
+    with face_finder(crops) as finder:
         faces = folders.folder_faces(folder, finder, crops)
-    finally:
-        if finder is not None:
-            finder.close()
     kept = folder.subset(faces.kept)
     classes = kept.classes
     split = split[faces.kept]

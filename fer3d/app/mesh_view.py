@@ -10,7 +10,7 @@ import numpy as np
 from ..face3d.landmarks import Detector
 from ..face3d.mesh import mesh_edges, mesh_triangles
 from ..inference import MeshSettings
-from .faces import Face, FaceFinder, faces_in
+from .faces import Face, face_finder, faces_in
 
 
 def triangles() -> np.ndarray:
@@ -23,12 +23,8 @@ def face_meshes(
     path: Path, settings: MeshSettings, crops: bool = False, align: bool = True
 ) -> list[tuple[Face, np.ndarray | None]]:
     """The faces of one image and each one's 478 crop-frame landmarks (None where FaceMesh finds none)."""
-    finder = None if crops else FaceFinder()
-    try:
+    with face_finder(crops) as finder:
         faces, _ = faces_in(path, finder, crops, align)
-    finally:
-        if finder is not None:
-            finder.close()
     detector = Detector(settings.min_detection_confidence)
     try:
         return [(face, detector.crop_landmarks(face.crop, settings.attempts)[0]) for face in faces]
