@@ -1,10 +1,12 @@
 """Parameter count and CPU throughput of every registered model, as a markdown table.
 
     python bench/models_speed.py [--models cnn,mesh_gnn] [--batch 128] [--steps 10] [--threads 2]
-                                 [--grid 24] [--set cnn.width=24 ...]
+                                 [--grid 24] [--set cnn.width=24 ...] [--compile] [--contiguous]
 
 Training throughput = forward + backward + AdamW step on random data of the model's input
-shape (channels_last for 2D nets); inference = forward under torch.inference_mode in eval mode.
+shape (channels_last for 2D nets unless --contiguous); --compile wraps the model in torch.compile
+(inductor; its compile time is left out: warm-up steps run first); inference = forward under
+torch.inference_mode in eval mode.
 Each is batch / median step time.
 """
 
@@ -65,13 +67,20 @@ def median_seconds(fn, steps: int, warmup: int) -> float:
     return statistics.median(times)
 
 
-def measure(name: str, batch: int, steps: int, warmup: int, grid: int, options: dict) -> dict:
+def measure(
+    name: str, batch: int, steps: int, warmup: int, grid: int, options: dict, compiled: bool = False, nhwc: bool = True
+) -> dict:
     edges = mesh_edges()
     spec = MODELS[name]
     model = build_model(name, grid=grid, edges=edges, num_edges=len(edges), num_points=NUM_POINTS, **options)
-    if spec.input == "image":
-        model = model.to(memory_format=torch.channels_last)
     x = sample_input(spec.input, batch, grid, len(edges))
+    if spec.input == "image" and nhwc:
+        model = model.to(memory_format=torch.channels_last)
+    elif spec.input == "image":
+        x = x.contiguous()
+    params = count_parameters(model)
+    if compiled:
+        model = torch.compile(model)
     y = torch.randint(0, 7, (batch,), generator=torch.Generator().manual_seed(1))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -86,7 +95,7 @@ def measure(name: str, batch: int, steps: int, warmup: int, grid: int, options: 
     model.eval()
     with torch.inference_mode():
         infer = batch / median_seconds(lambda: model(x), steps, warmup)
-    return {"params": count_parameters(model), "train": train, "infer": infer}
+    return {"params": params, "train": train, "infer": infer}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,6 +113,8 @@ def main(argv: list[str] | None = None) -> None:
         metavar="MODEL.OPTION=VALUE",
         help="override a model option, e.g. cnn.width=24 (repeatable)",
     )
+    ap.add_argument("--compile", action="store_true", help="torch.compile (inductor) every model")
+    ap.add_argument("--contiguous", action="store_true", help="2D nets in NCHW instead of channels_last")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -120,11 +131,23 @@ def main(argv: list[str] | None = None) -> None:
             value = ast.literal_eval(value)
         overrides.setdefault(model, {})[option] = value
 
-    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, grid {args.grid}\n")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, grid {args.grid}, "
+        f"{'compiled' if args.compile else 'eager'}, {'NCHW' if args.contiguous else 'channels_last'}\n"
+    )
     print("| model | family | input | params | train samples/s | inference samples/s |")
     print("|---|---|---|---:|---:|---:|")
     for name in names:
-        r = measure(name, args.batch, args.steps, args.warmup, args.grid, overrides.get(name, {}))
+        r = measure(
+            name,
+            args.batch,
+            args.steps,
+            args.warmup,
+            args.grid,
+            overrides.get(name, {}),
+            args.compile,
+            not args.contiguous,
+        )
         spec = MODELS[name]
         print(
             f"| {name} | {spec.family} | {spec.input} | {r['params']:,} | {r['train']:,.0f} | {r['infer']:,.0f} |",

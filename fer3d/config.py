@@ -67,6 +67,7 @@ class Paths:
         self.fer2013 = r / "data" / "fer2013.npz"
         self.ferplus = r / "data" / "ferplus.npz"
         self.landmarks = r / "data" / "landmarks.npz"
+        self.shift_landmarks = r / "data" / "shift_landmarks.npz"  # FaceMesh on the shifted test images
         self.mesh_topology = r / "data" / "mesh_topology.npz"
         self.mesh_features = r / "data" / "mesh_features.npz"
         self.voxels = r / "data" / "voxels.npz"
@@ -80,6 +81,7 @@ class Paths:
         self.summary = r / "metrics" / "summary.json"
         self.probabilities = r / "metrics" / "probabilities.npz"  # per image, DVC-cached (made from FER2013)
         self.comparison = r / "metrics" / "comparison.md"
+        self.shifts = r / "metrics" / "shifts.json"  # accuracy under the shift suite (shifts.suite)
         self.extra_metrics = r / "metrics" / "extra"  # other labelled sets (evaluate.extra_sets)
         self.reports = r / "reports"
         self.mesh_samples = r / "reports" / "meshes"

@@ -32,13 +32,25 @@ TRAIN_KEYS = (
 # Every key params.yaml may hold, per section (models.<name> is checked against the model's own
 # options by model_config). A key not here is a typo until proven otherwise.
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": (*GLOBAL_TRAINING_KEYS, "data", "landmarks", "voxelize", "meshes", "train", "models", "evaluate", "report"),
+    "": (
+        *GLOBAL_TRAINING_KEYS,
+        "data",
+        "landmarks",
+        "voxelize",
+        "meshes",
+        "train",
+        "models",
+        "evaluate",
+        "shifts",
+        "report",
+    ),
     "data": ("source", "sha256", "shared_dir", "limit", "labels", "group", "crops"),
     "landmarks": ("workers", "min_detection_confidence", "attempts"),
     "voxelize": ("grid", "align"),
     "meshes": ("samples",),
     "train": TRAIN_KEYS,
     "evaluate": ("fusion", "extra_sets", "extra_groups"),
+    "shifts": ("suite",),
     "report": ("gradcam_samples",),
 }
 # a model section's own keys besides training keys and model options

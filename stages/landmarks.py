@@ -15,10 +15,7 @@ from fer3d.io import load_npz, save_json, save_npz
 def main() -> None:
     p = params.load()
     paths = Paths()
-    attempts = [
-        landmarks.Attempt.from_param(a, f"landmarks.attempts[{i}]")
-        for i, a in enumerate(params.get(p, "landmarks.attempts", list))
-    ]
+    attempts = landmarks.Attempt.list_from_param(params.get(p, "landmarks.attempts", list))
     workers = params.positive(p, "landmarks.workers", int, allow_zero=True) or os.cpu_count()
     confidence = params.get(p, "landmarks.min_detection_confidence", float)
     fer = load_npz(paths.fer2013)

@@ -94,10 +94,7 @@ def model_settings(p: dict, name: str) -> tuple[dict, dict]:
 def landmark_settings(p: dict) -> dict:
     """The FaceMesh settings the landmarks stage used: a 3D model's file keeps them, so that faces
     it scores later get their points found the same way."""
-    attempts = [
-        Attempt.from_param(a, f"params.yaml: landmarks.attempts[{i}]")
-        for i, a in enumerate(params.get(p, "landmarks.attempts", list))
-    ]
+    attempts = Attempt.list_from_param(params.get(p, "landmarks.attempts", list))
     confidence = float(params.get(p, "landmarks.min_detection_confidence", (int, float)))
     return {"attempts": [vars(a) for a in attempts], "min_detection_confidence": confidence}
 

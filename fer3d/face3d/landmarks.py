@@ -47,6 +47,11 @@ class Attempt:
             raise ValueError(f"{where}.contrast must be true or false, found {a.contrast!r}")
         return a
 
+    @classmethod
+    def list_from_param(cls, values: list, where: str = "params.yaml: landmarks.attempts") -> list[Attempt]:
+        """params' landmarks.attempts (a list of mappings) → Attempts, each checked."""
+        return [cls.from_param(a, f"{where}[{i}]") for i, a in enumerate(values)]
+
 
 def preprocess(image: np.ndarray, attempt: Attempt) -> np.ndarray:
     """48x48 gray uint8 → the RGB image FaceMesh sees for this attempt."""

@@ -293,6 +293,37 @@ def _timings(doc: Doc, metrics: Path, summary: dict | None, evals: dict[str, dic
         doc.p(f"Training, all models: {total:.1f} minutes.")
 
 
+def _shifts(doc: Doc, shifts: dict | None, evals: dict[str, dict]) -> None:
+    """Accuracy under the shift suite (metrics/shifts.json), PrivateTest, one row per model."""
+    doc.h("Accuracy under shift (PrivateTest)")
+    if not shifts:
+        doc.p("(metrics/shifts.json is missing: run `dvc repro evaluate_shifts`)")
+        return
+    suite = shifts["suite"]
+    doc.p(
+        "PrivateTest images re-taken as another camera would (params `shifts.suite`): zoom = the crop as a "
+        "fraction of the face box, gamma, contrast about each image's mean, Gaussian blur sigma, unsharp "
+        "amount, rotation ±degrees. 3D models see the points FaceMesh finds on the shifted image. "
+        "shifted = the mean over the suite; drop = plain − shifted. PublicTest's numbers (for choosing "
+        "recipes) are in metrics/shifts.json."
+    )
+    models = _ordered(shifts["models"], evals)
+    doc.table(
+        ["model", "plain", *suite, "shifted", "drop"],
+        [
+            [n, *(_pct(m["test"][k]) for k in ("plain", *suite, "shifted")), _num(100 * m["test"]["drop"], "{:.1f}")]
+            for n, m in models.items()
+        ],
+    )
+    found = shifts.get("faces_found") or {}
+    if found:
+        doc.p(
+            "Faces FaceMesh finds on the shifted PrivateTest images: "
+            + ", ".join(f"{k} {_pct(v)}" for k, v in found.items())
+            + "."
+        )
+
+
 def _images(doc: Doc, title: str, paths: list[Path], text: str) -> None:
     present = [p for p in paths if p.exists()]
     if present:
@@ -315,6 +346,7 @@ def build(paths: Paths) -> Doc:
     )
     _comparison(doc, evals, summary)
     _images(doc, "Confusion matrices", [reports / "confusion.png"], "Row-normalised (true class per row), PrivateTest.")
+    _shifts(doc, _json(paths.shifts), evals)
     _per_class(doc, reports, evals)
     _curves(doc, reports, metrics / "train")
     _images(

@@ -51,27 +51,58 @@ def _check_perm(mirror_perm) -> torch.Tensor:
 
 
 class ImageAugment:
-    """Random flip, reflect-pad + crop shift, small rotation/scale and optional erasing of (B, C, H, W).
+    """Photometric jitter, random flip, reflect-pad + crop shift, small rotation/scale and optional
+    erasing of standardised (B, C, H, W) images.
 
-    flip: mirror half the images; pad: shift by up to `pad` px each way (reflect-padded);
+    Photometric (on the raw intensities, hence `stats`, the pixel mean/std the batch is standardised
+    with; each is off at its default, and an option that is off draws no random numbers, so older
+    recipes reproduce bit for bit): gamma: per-image gamma, log-uniform in (low, high); contrast:
+    factor about each image's mean, uniform in (low, high); blur: probability of a Gaussian blur
+    with sigma uniform in `blur_sigma` px; sharpen: probability of an unsharp mask (sigma 1) with
+    amount uniform in (0.5, 1.5). These are what other cameras do to a face (the shift suite).
+    Geometric: flip: mirror half the images; pad: shift by up to `pad` px each way (reflect-padded);
     degrees/scale: per-sample rotation in [-degrees, degrees] and zoom in `scale`;
     erase: probability of blanking (to 0, the standardised mean) one random rectangle per image.
     """
 
-    def __init__(self, flip: bool = True, pad: int = 4, degrees: float = 10, scale=(0.9, 1.1), erase: float = 0.0):
+    def __init__(
+        self,
+        flip: bool = True,
+        pad: int = 4,
+        degrees: float = 10,
+        scale=(0.9, 1.1),
+        erase: float = 0.0,
+        gamma=(1.0, 1.0),
+        contrast=(1.0, 1.0),
+        blur: float = 0.0,
+        blur_sigma=(0.5, 1.5),
+        sharpen: float = 0.0,
+        stats: dict | None = None,
+    ):
         if pad < 0 or int(pad) != pad:
             raise ValueError(f"pad must be an int >= 0, got {pad!r}")
         if degrees < 0:
             raise ValueError(f"degrees must be >= 0, got {degrees!r}")
-        if not 0 <= erase <= 1:
-            raise ValueError(f"erase must be a probability, got {erase!r}")
+        for name, p in (("erase", erase), ("blur", blur), ("sharpen", sharpen)):
+            if not 0 <= p <= 1:
+                raise ValueError(f"{name} must be a probability, got {p!r}")
         self.flip, self.pad, self.degrees, self.erase = bool(flip), int(pad), float(degrees), float(erase)
         self.scale = _check_range("scale", scale)
+        self.gamma = _check_range("gamma", gamma)
+        self.contrast = _check_range("contrast", contrast)
+        self.blur_sigma = _check_range("blur_sigma", blur_sigma)
+        self.blur, self.sharpen = float(blur), float(sharpen)
+        self.stats = stats
+
+    @property
+    def photometric(self) -> bool:
+        return self.gamma != (1.0, 1.0) or self.contrast != (1.0, 1.0) or self.blur > 0 or self.sharpen > 0
 
     def __repr__(self) -> str:
         return (
-            f"ImageAugment(flip={self.flip}, pad={self.pad}, degrees={self.degrees}, "
-            f"scale={self.scale}, erase={self.erase})"
+            f"ImageAugment(flip={self.flip}, pad={self.pad}, degrees={self.degrees}, scale={self.scale}, "
+            f"erase={self.erase}, gamma={self.gamma}, contrast={self.contrast}, blur={self.blur}, "
+            f"blur_sigma={self.blur_sigma}, sharpen={self.sharpen})"
         )
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -79,6 +110,8 @@ class ImageAugment:
             raise ValueError(f"ImageAugment expects (B, C, H, W), got shape {tuple(x.shape)}")
         channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
         b, dev = x.shape[0], x.device
+        if self.photometric:
+            x = self.jitter_photometric(x, generator)
         if self.flip:
             x = torch.where((_rand((b,), generator, dev) < 0.5)[:, None, None, None], flip_images(x), x)
         if self.pad:
@@ -90,6 +123,43 @@ class ImageAugment:
         if self.erase:
             x = random_erase(x, self.erase, generator)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+    def jitter_photometric(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        if self.stats is None:
+            raise ValueError("ImageAugment: photometric jitter needs the images' stats (pixel mean and std)")
+        mean, std = float(self.stats["mean"]), float(self.stats["std"])
+        b, dev = x.shape[0], x.device
+        raw = (x * std + mean).clamp(0, 1)
+        if self.gamma != (1.0, 1.0):
+            lo, hi = (math.log(v) for v in self.gamma)
+            raw = raw.clamp_min(1e-6) ** torch.exp(_uniform(b, lo, hi, generator, dev))[:, None, None, None]
+        if self.contrast != (1.0, 1.0):
+            factor = _uniform(b, *self.contrast, generator, dev)[:, None, None, None]
+            centre = raw.mean(dim=(1, 2, 3), keepdim=True)
+            raw = centre + factor * (raw - centre)
+        if self.blur:
+            sigma = _uniform(b, *self.blur_sigma, generator, dev) * (_rand((b,), generator, dev) < self.blur)
+            raw = gaussian_blur(raw, sigma)
+        if self.sharpen:
+            amount = _uniform(b, 0.5, 1.5, generator, dev) * (_rand((b,), generator, dev) < self.sharpen)
+            raw = raw + amount[:, None, None, None] * (raw - gaussian_blur(raw, torch.ones(b, device=dev)))
+        return (raw.clamp(0, 1) - mean) / std
+
+
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Blur each image of (B, C, H, W) with its own Gaussian `sigma` ((B,), px; 0 leaves it as is),
+    edges reflected as cv2's default, so that training blur matches the shift suite's."""
+    b, c, h, w = x.shape
+    radius = max(1, math.ceil(3 * float(sigma.max()))) if len(sigma) else 1
+    offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    safe = sigma.to(x.dtype).clamp_min(1e-3)[:, None]
+    kernel = torch.exp(-0.5 * (offsets[None, :] / safe) ** 2)
+    kernel = kernel / kernel.sum(1, keepdim=True)  # sigma ~0 leaves a unit impulse: no blur
+    kernel = kernel.repeat_interleave(c, 0)  # (B*C, K), one per depthwise channel
+    flat = F.pad(x.reshape(1, b * c, h, w), (radius,) * 4, mode="reflect")
+    flat = F.conv2d(flat, kernel[:, None, None, :], groups=b * c)  # along x
+    flat = F.conv2d(flat, kernel[:, None, :, None], groups=b * c)  # along y
+    return flat.reshape(b, c, h, w)
 
 
 def shift(

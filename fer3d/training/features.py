@@ -109,7 +109,8 @@ def check_augment_options(kind: str, opts: dict, where: str) -> dict:
     if not isinstance(opts, dict):
         raise ParamError(f"params.yaml: {where} must be a mapping of options, found {opts!r}")
     signature = inspect.signature(AUGMENTERS[kind])
-    allowed = [p for p in signature.parameters if p not in ("mirror_perm", "edge_perm")]
+    # set by the code, not params: the point permutations and the pixel statistics
+    allowed = [p for p in signature.parameters if p not in ("mirror_perm", "edge_perm", "stats")]
     for key in opts:
         if key not in allowed:
             raise unknown_key_error(where, key, allowed)
@@ -134,7 +135,7 @@ def _images(fer: dict, label: np.ndarray, split: np.ndarray, opts: dict) -> Feat
         {},
         lambda x: inputs.standardise_images(x, stats),
         inputs.flip_images,
-        augment.ImageAugment(**opts),
+        augment.ImageAugment(**opts, stats=stats),
     )
 
 

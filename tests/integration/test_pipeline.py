@@ -35,7 +35,7 @@ def pipeline(tmp_path_factory):
 def test_repro_runs_every_stage_and_writes_outputs(pipeline):
     repo, output = pipeline
     expected = (
-        {"download", "landmarks", "meshes", "voxelize", "evaluate", "report"}
+        {"download", "landmarks", "meshes", "voxelize", "evaluate", "shift_landmarks", "evaluate_shifts", "report"}
         | {f"train_2d@{m}" for m in MODELS[:3]}
         | {f"train_3d@{m}" for m in MODELS[3:]}
     )
@@ -75,7 +75,13 @@ def test_voxel_change_reruns_only_what_reads_voxels(pipeline):
     params["voxelize"]["grid"] = 16
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        assert ran_stages(dvc(repo, "repro").stdout) == {"voxelize", "train_3d@voxel_cnn", "evaluate", "report"}
+        assert ran_stages(dvc(repo, "repro").stdout) == {
+            "voxelize",
+            "train_3d@voxel_cnn",
+            "evaluate",
+            "evaluate_shifts",
+            "report",
+        }
     finally:
         subprocess.run(["git", "reset", "-q", "--hard", "HEAD"], cwd=repo, check=True)
         dvc(repo, "checkout", "-q")

@@ -1,0 +1,108 @@
+"""evaluate_shifts: every model (through its model file) and every fusion row of models/fusion.json
+on the shifted PublicTest and PrivateTest images (fer3d.evaluation.shifts; 3D models on the points
+FaceMesh found on the shifted image, stage shift_landmarks) → metrics/shifts.json.
+
+Accuracy per shift, their mean ("shifted") and the plain accuracy beside it (from the evaluate
+stage's metrics/probabilities.npz, the same rows), on PrivateTest (reported) and PublicTest (for
+choosing recipes, never for reporting). Fusion weights are the ones fitted on plain PublicTest."""
+
+import sys
+import time
+
+import numpy as np
+
+from fer3d import params
+from fer3d.config import TEST, VAL, Paths
+from fer3d.data import labels as label_set
+from fer3d.device import resolve_device
+from fer3d.evaluation import shifts
+from fer3d.inference import Classifier
+from fer3d.inference.fusion import load_fusions
+from fer3d.io import load_npz, save_json
+
+SPLIT_KEYS = (("test", TEST), ("val", VAL))
+
+
+def main() -> None:
+    p, paths = params.load(), Paths()
+    suite = shifts.parse_suite(params.get(p, "shifts.suite", list), "params.yaml: shifts.suite")
+    device = resolve_device(str(params.get(p, "device")))
+    names = list(params.get(p, "models", dict))
+    start = time.perf_counter()
+    fer, shifted = load_npz(paths.fer2013), load_npz(paths.shift_landmarks)
+    if [str(s) for s in shifted["shifts"]] != [s.name for s in suite]:
+        raise ValueError(
+            f"{paths.shift_landmarks} holds the shifts {list(shifted['shifts'])}, params.yaml shifts.suite "
+            f"{[s.name for s in suite]}; run `dvc repro shift_landmarks`"
+        )
+    labels = label_set.load(paths, str(params.get(p, "data.labels", str)))
+    # the rows the label set keeps (FER+ leaves some out), positions in the shifted arrays
+    kept = np.flatnonzero(labels.kept[shifted["rows"]])
+    rows = shifted["rows"][kept]
+    split, label = fer["split"][rows], labels.label[rows]
+    classifiers = {n: Classifier.from_file(paths.model(n), device) for n in names}
+    fusions = load_fusions(paths.fusion)
+    plain = plain_probabilities(paths, [*classifiers, *fusions], rows)
+    accuracy = {n: {k: {"plain": hits(proba, label, split == s)} for k, s in SPLIT_KEYS} for n, proba in plain.items()}
+    for i, shift in enumerate(suite):
+        crops = shift(fer["images"][rows])
+        points, found = shifted["landmarks"][i][kept].astype(np.float32), shifted["found"][i][kept]
+        probas = {n: c.predict_proba(crops=crops, points=points, has_mesh=found) for n, c in classifiers.items()}
+        probas.update({n: f.combine(probas, found) for n, f in fusions.items()})
+        for n, proba in probas.items():
+            for key, s in SPLIT_KEYS:
+                accuracy[n][key][shift.name] = hits(proba, label, split == s)
+        print(
+            f"evaluate_shifts: {shift.name}: "
+            + ", ".join(f"{n} {a['test'][shift.name]:.2%}" for n, a in accuracy.items())
+        )
+    families = {**{n: c.family for n, c in classifiers.items()}, **{n: "fusion" for n in fusions}}
+    results = {
+        n: {"family": families[n], **{k: summarise(a[k], suite) for k, _ in SPLIT_KEYS}} for n, a in accuracy.items()
+    }
+    save_json(
+        paths.shifts,
+        {
+            "protocol": "shifted copies of PublicTest (val, for choosing) and PrivateTest (test, reported)",
+            "suite": [s.name for s in suite],
+            "images": {k: int((split == s).sum()) for k, s in SPLIT_KEYS},
+            "faces_found": {
+                s.name: round(float(shifted["found"][i][kept][split == TEST].mean()), 5) for i, s in enumerate(suite)
+            },
+            "models": results,
+            "seconds": round(time.perf_counter() - start, 1),
+        },
+    )
+
+
+def plain_probabilities(paths: Paths, names: list[str], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Each model's and fusion row's probabilities of the unshifted `rows`, as the evaluate stage
+    scored them (metrics/probabilities.npz)."""
+    stored = load_npz(paths.probabilities)
+    absent = [n for n in names if n not in stored]
+    position = np.searchsorted(stored["rows"], rows)
+    position = np.minimum(position, len(stored["rows"]) - 1)
+    if absent or not np.array_equal(stored["rows"][position], rows):
+        raise ValueError(
+            f"{paths.probabilities} does not hold the models {absent or names} on the scored rows; "
+            "run `dvc repro evaluate`"
+        )
+    return {n: stored[n][position] for n in names}
+
+
+def hits(proba: np.ndarray, label: np.ndarray, where: np.ndarray) -> float:
+    """Accuracy of the rows `where`."""
+    return round(float((proba[where].argmax(1) == label[where]).mean()), 5)
+
+
+def summarise(accuracy: dict[str, float], suite: list[shifts.Shift]) -> dict[str, float]:
+    """Per-shift accuracies + their mean ("shifted") and how far it falls below plain ("drop")."""
+    mean = shifts.shifted_accuracy(accuracy, suite)
+    return {**accuracy, "shifted": round(mean, 5), "drop": round(accuracy["plain"] - mean, 5)}
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (params.ParamError, ValueError, FileNotFoundError) as e:
+        sys.exit(f"evaluate_shifts: {e}")
