@@ -31,10 +31,43 @@ def main() -> None:
             f"\n`{row}` weights (fitted on PublicTest): "
             + ", ".join(f"{m} {w:g}" for m, w in zip(fusion["models"], fusion["weights"]))
         )
+    print_minutes_table(summary, total)
+    print_shift_table()
     print(
         f"\ntraining {total:.1f} min + data stages {stages / 60:.1f} min + evaluate {summary['seconds'] / 60:.1f} min "
         f"= {total + stages / 60 + summary['seconds'] / 60:.1f} min of stage time"
     )
+
+
+def print_minutes_table(summary: dict, total: float) -> None:
+    """What each model's training minutes buy: its PrivateTest accuracy and its weight in `fusion`."""
+    fusion = summary["fusions"].get("fusion", {"models": [], "weights": []})
+    weight = dict(zip(fusion["models"], fusion["weights"]))
+    print(
+        "\n| model | train minutes | share of training | PrivateTest acc | weight in `fusion` |\n|---|---|---|---|---|"
+    )
+    for path in sorted(
+        (ROOT / "metrics" / "train").glob("*.json"), key=lambda p: -json.loads(p.read_text())["train_minutes"]
+    ):
+        t = json.loads(path.read_text())
+        print(
+            f"| {t['model']} | {t['train_minutes']:.1f} | {t['train_minutes'] / total:.0%} | "
+            f"{summary['test_acc'][t['model']]:.2%} | {weight.get(t['model'], '–')} |"
+        )
+
+
+def print_shift_table() -> None:
+    """PrivateTest accuracy under the shift suite (metrics/shifts.json), when the stage has run."""
+    path = ROOT / "metrics" / "shifts.json"
+    if not path.exists():
+        return
+    shifts = json.loads(path.read_text())
+    suite = shifts["suite"]
+    print("\n| model | plain | " + " | ".join(suite) + " | shifted | drop |\n|" + "---|" * (len(suite) + 4))
+    for name, r in shifts["models"].items():
+        test = r["test"]
+        cells = [f"{100 * test[k]:.2f}%" for k in ("plain", *suite, "shifted")]
+        print(f"| {name} | " + " | ".join(cells) + f" | {100 * test['drop']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from fer3d import params
-from fer3d.config import TEST, VAL, Paths
+from fer3d.config import Paths
 from fer3d.data import labels as label_set
 from fer3d.device import resolve_device
 from fer3d.evaluation import shifts
@@ -20,20 +20,20 @@ from fer3d.inference import Classifier
 from fer3d.inference.fusion import load_fusions
 from fer3d.io import load_npz, save_json
 
-SPLIT_KEYS = (("test", TEST), ("val", VAL))
-
 
 def main() -> None:
     p, paths = params.load(), Paths()
     suite = shifts.parse_suite(params.get(p, "shifts.suite", list), "params.yaml: shifts.suite")
+    splits = shifts.parse_splits(params.get(p, "shifts.splits", list), "params.yaml: shifts.splits")
     device = resolve_device(str(params.get(p, "device")))
     names = list(params.get(p, "models", dict))
     start = time.perf_counter()
     fer, shifted = load_npz(paths.fer2013), load_npz(paths.shift_landmarks)
-    if [str(s) for s in shifted["shifts"]] != [s.name for s in suite]:
+    if [str(s) for s in shifted["shifts"]] != [s.name for s in suite] or list(shifted["splits"]) != list(splits):
         raise ValueError(
             f"{paths.shift_landmarks} holds the shifts {list(shifted['shifts'])}, params.yaml shifts.suite "
-            f"{[s.name for s in suite]}; run `dvc repro shift_landmarks`"
+            f"{[s.name for s in suite]} (or other splits than shifts.splits {list(splits)}); "
+            "run `dvc repro shift_landmarks`"
         )
     labels = label_set.load(paths, str(params.get(p, "data.labels", str)))
     # the rows the label set keeps (FER+ leaves some out), positions in the shifted arrays
@@ -43,31 +43,32 @@ def main() -> None:
     classifiers = {n: Classifier.from_file(paths.model(n), device) for n in names}
     fusions = load_fusions(paths.fusion)
     plain = plain_probabilities(paths, [*classifiers, *fusions], rows)
-    accuracy = {n: {k: {"plain": hits(proba, label, split == s)} for k, s in SPLIT_KEYS} for n, proba in plain.items()}
+    accuracy = {
+        n: {k: {"plain": hits(proba, label, split == s)} for k, s in splits.items()} for n, proba in plain.items()
+    }
     for i, shift in enumerate(suite):
         crops = shift(fer["images"][rows])
         points, found = shifted["landmarks"][i][kept].astype(np.float32), shifted["found"][i][kept]
         probas = {n: c.predict_proba(crops=crops, points=points, has_mesh=found) for n, c in classifiers.items()}
         probas.update({n: f.combine(probas, found) for n, f in fusions.items()})
         for n, proba in probas.items():
-            for key, s in SPLIT_KEYS:
+            for key, s in splits.items():
                 accuracy[n][key][shift.name] = hits(proba, label, split == s)
         print(
             f"evaluate_shifts: {shift.name}: "
             + ", ".join(f"{n} {a['test'][shift.name]:.2%}" for n, a in accuracy.items())
         )
     families = {**{n: c.family for n, c in classifiers.items()}, **{n: "fusion" for n in fusions}}
-    results = {
-        n: {"family": families[n], **{k: summarise(a[k], suite) for k, _ in SPLIT_KEYS}} for n, a in accuracy.items()
-    }
+    results = {n: {"family": families[n], **{k: summarise(a[k], suite) for k in splits}} for n, a in accuracy.items()}
     save_json(
         paths.shifts,
         {
             "protocol": "shifted copies of PublicTest (val, for choosing) and PrivateTest (test, reported)",
             "suite": [s.name for s in suite],
-            "images": {k: int((split == s).sum()) for k, s in SPLIT_KEYS},
+            "images": {k: int((split == s).sum()) for k, s in splits.items()},
             "faces_found": {
-                s.name: round(float(shifted["found"][i][kept][split == TEST].mean()), 5) for i, s in enumerate(suite)
+                s.name: {k: round(float(shifted["found"][i][kept][split == v].mean()), 5) for k, v in splits.items()}
+                for i, s in enumerate(suite)
             },
             "models": results,
             "seconds": round(time.perf_counter() - start, 1),

@@ -1,4 +1,5 @@
-"""shift_landmarks: the PublicTest and PrivateTest images under every shift of `shifts.suite`
+"""shift_landmarks: the images of `shifts.splits` (PrivateTest; PublicTest too when choosing a
+recipe) under every shift of `shifts.suite`
 (fer3d.evaluation.shifts) → FaceMesh points found on each shifted image, with the landmarks
 stage's settings → data/shift_landmarks.npz + metrics/shift_landmarks.json (faces found per shift).
 
@@ -11,7 +12,7 @@ import time
 import numpy as np
 
 from fer3d import params, show_progress
-from fer3d.config import TEST, VAL, Paths
+from fer3d.config import Paths
 from fer3d.evaluation import shifts
 from fer3d.face3d import landmarks
 from fer3d.io import load_npz, save_json, save_npz
@@ -20,11 +21,12 @@ from fer3d.io import load_npz, save_json, save_npz
 def main() -> None:
     p, paths = params.load(), Paths()
     suite = shifts.parse_suite(params.get(p, "shifts.suite", list), "params.yaml: shifts.suite")
+    splits = shifts.parse_splits(params.get(p, "shifts.splits", list), "params.yaml: shifts.splits")
     attempts = landmarks.Attempt.list_from_param(params.get(p, "landmarks.attempts", list))
     workers = params.positive(p, "landmarks.workers", int, allow_zero=True) or os.cpu_count()
     confidence = params.get(p, "landmarks.min_detection_confidence", float)
     fer = load_npz(paths.fer2013)
-    rows = np.flatnonzero(fer["split"] >= VAL)
+    rows = np.flatnonzero(np.isin(fer["split"], list(splits.values())))
     crops = fer["images"][rows]
     start = time.perf_counter()
     # one pool over every shifted image: the workers start once
@@ -38,13 +40,14 @@ def main() -> None:
     save_npz(
         paths.shift_landmarks,
         shifts=np.array([s.name for s in suite]),
+        splits=np.array(list(splits)),
         rows=rows,
         landmarks=points.astype(np.float16).reshape(*shape, *points.shape[1:]),  # as the landmarks stage
         found=found,
     )
     split = fer["split"][rows]
     rates = {
-        s.name: {name: round(float(found[i, split == k].mean()), 5) for name, k in (("val", VAL), ("test", TEST))}
+        s.name: {name: round(float(found[i, split == k].mean()), 5) for name, k in splits.items()}
         for i, s in enumerate(suite)
     }
     save_json(

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import TEST, VAL
+
 DEFAULT_SUITE = ("zoom:0.85", "zoom:1.15", "gamma:0.6", "gamma:1.6", "contrast:0.6", "blur:1", "unsharp:1", "rotate:10")
 
 # kind -> (the value's allowed open range, a short description for errors)
@@ -81,6 +83,18 @@ def parse_suite(items: object, where: str = "shifts.suite") -> list[Shift]:
     if len(set(names)) != len(names):
         raise ValueError(f"{where}: a shift is listed twice: {names}")
     return suite
+
+
+SPLIT_CHOICES = {"val": VAL, "test": TEST}  # PublicTest (for choosing), PrivateTest (reported)
+
+
+def parse_splits(items: object, where: str = "shifts.splits") -> dict[str, int]:
+    """params' list of splits to shift ("val", "test") → name -> split index, PrivateTest first."""
+    if not isinstance(items, list | tuple) or not items or any(i not in SPLIT_CHOICES for i in items):
+        raise ValueError(f"{where}: expected a non-empty list of {list(SPLIT_CHOICES)}, found {items!r}")
+    if len(set(items)) != len(items):
+        raise ValueError(f"{where}: a split is listed twice: {list(items)}")
+    return {k: SPLIT_CHOICES[k] for k in ("test", "val") if k in items}
 
 
 def _per_image(fn: Callable[[np.ndarray, int], np.ndarray]) -> Callable[[np.ndarray, float], np.ndarray]:

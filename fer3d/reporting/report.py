@@ -304,8 +304,8 @@ def _shifts(doc: Doc, shifts: dict | None, evals: dict[str, dict]) -> None:
         "PrivateTest images re-taken as another camera would (params `shifts.suite`): zoom = the crop as a "
         "fraction of the face box, gamma, contrast about each image's mean, Gaussian blur sigma, unsharp "
         "amount, rotation ±degrees. 3D models see the points FaceMesh finds on the shifted image. "
-        "shifted = the mean over the suite; drop = plain − shifted. PublicTest's numbers (for choosing "
-        "recipes) are in metrics/shifts.json."
+        "shifted = the mean over the suite; drop = plain − shifted. With `shifts.splits: [val, test]`, "
+        "PublicTest's numbers (for choosing recipes) are in metrics/shifts.json too."
     )
     models = _ordered(shifts["models"], evals)
     doc.table(
@@ -319,7 +319,7 @@ def _shifts(doc: Doc, shifts: dict | None, evals: dict[str, dict]) -> None:
     if found:
         doc.p(
             "Faces FaceMesh finds on the shifted PrivateTest images: "
-            + ", ".join(f"{k} {_pct(v)}" for k, v in found.items())
+            + ", ".join(f"{k} {_pct(v['test'])}" for k, v in found.items())
             + "."
         )
 

@@ -23,6 +23,7 @@ TINY_PIPELINE = {
     "landmarks.workers": 1,
     "meshes.samples": 2,
     "report.gradcam_samples": 4,
+    "shifts.splits": ["val", "test"],  # both, as when choosing a recipe (the default is PrivateTest only)
 }
 QUIET = {"OMP_NUM_THREADS": "1", "FER3D_TRACKING": "off", "FER3D_PROGRESS": "0", "GLOG_minloglevel": "2"}
 

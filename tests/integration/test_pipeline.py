@@ -56,6 +56,12 @@ def test_repro_runs_every_stage_and_writes_outputs(pipeline):
         assert (repo / "models" / f"{m}.pt").exists()
         curve = (repo / "metrics" / "train" / f"{m}_curve.csv").read_text().splitlines()
         assert curve[0].startswith("epoch,") and len(curve) == 1 + SMALL[f"models.{m}.epochs"]
+    # the shift suite, PrivateTest only by default (shifts.splits)
+    shifted = json.loads((repo / "metrics" / "shifts.json").read_text())
+    assert shifted["images"] == {"test": summary["subset_sizes"]["test"]}
+    assert set(shifted["models"]) == set(summary["test_acc"])
+    assert all(set(r) == {"family", "test"} for r in shifted["models"].values())
+    assert "Accuracy under shift (PrivateTest)" in (repo / "reports" / "report.md").read_text()
     landmarks = json.loads((repo / "metrics" / "landmarks.json").read_text())
     assert landmarks["detection_rate"] > 0.9
     # data and models are DVC's, never git's

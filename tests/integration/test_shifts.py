@@ -41,6 +41,7 @@ def test_every_model_and_fusion_row_is_scored_under_every_shift(tiny_repo, store
     assert result["suite"] == [s.name for s in suite] == list(shifts.DEFAULT_SUITE)
     assert set(result["models"]) == set(summary["test_acc"])
     assert result["images"] == {"test": int((fer["split"] == TEST).sum()), "val": int((fer["split"] == VAL).sum())}
+    assert all(0.8 < f["test"] <= 1 and 0.8 < f["val"] <= 1 for f in result["faces_found"].values())
     for name, r in result["models"].items():
         evaluated = json.loads((tiny_repo / "metrics" / "eval" / f"{name}.json").read_text())
         assert r["test"]["plain"] == pytest.approx(evaluated["scores"]["test"]["accuracy"], abs=1e-5), name
@@ -120,12 +121,13 @@ def test_a_suite_the_landmarks_were_not_made_for_is_named(tiny_repo, tmp_path):
     for name in ("data", "models", "metrics", "dvc.yaml"):
         (tmp_path / name).symlink_to(tiny_repo / name)
     params = yaml.safe_load((tiny_repo / "params.yaml").read_text())
-    params["shifts"]["suite"] = ["blur:2"]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, **QUIET, "FER3D_ROOT": str(tmp_path)}
-    run = subprocess.run(
-        [sys.executable, "-m", "stages.evaluate_shifts"], cwd=tiny_repo, env=env, capture_output=True, text=True
-    )
-    assert run.returncode != 0
-    assert "shifts.suite ['blur:2']" in run.stderr and "dvc repro shift_landmarks" in run.stderr
-    assert "Traceback" not in run.stderr
+    for key, value, said in (("suite", ["blur:2"], "shifts.suite ['blur:2']"), ("splits", ["test"], "['test']")):
+        changed = {**params, "shifts": {**params["shifts"], key: value}}
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed))
+        run = subprocess.run(
+            [sys.executable, "-m", "stages.evaluate_shifts"], cwd=tiny_repo, env=env, capture_output=True, text=True
+        )
+        assert run.returncode != 0
+        assert said in run.stderr and "dvc repro shift_landmarks" in run.stderr
+        assert "Traceback" not in run.stderr

@@ -45,6 +45,14 @@ def test_bad_suites_are_refused_by_name(items, message):
     assert message in str(e.value)
 
 
+def test_splits_param():
+    assert shifts.parse_splits(["val", "test"]) == {"test": 2, "val": 1}
+    assert shifts.parse_splits(["test"]) == {"test": 2}
+    for bad in (["train"], [], "test", ["test", "test"]):
+        with pytest.raises(ValueError, match="params.yaml: shifts.splits"):
+            shifts.parse_splits(bad, "params.yaml: shifts.splits")
+
+
 def test_every_shift_is_deterministic_and_keeps_shape(faces):
     for shift in shifts.parse_suite(list(shifts.DEFAULT_SUITE)):
         out = shift(faces)
