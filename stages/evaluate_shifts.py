@@ -29,51 +29,63 @@ def main() -> None:
     names = list(params.get(p, "models", dict))
     start = time.perf_counter()
     fer, shifted = load_npz(paths.fer2013), load_npz(paths.shift_landmarks)
-    if [str(s) for s in shifted["shifts"]] != [s.name for s in suite] or list(shifted["splits"]) != list(splits):
-        raise ValueError(
-            f"{paths.shift_landmarks} holds the shifts {list(shifted['shifts'])}, params.yaml shifts.suite "
-            f"{[s.name for s in suite]} (or other splits than shifts.splits {list(splits)}); "
-            "run `dvc repro shift_landmarks`"
-        )
+    check_made_for(paths, shifted, suite, splits)
     labels = label_set.load(paths, str(params.get(p, "data.labels", str)))
-    # the rows the label set keeps (FER+ leaves some out), positions in the shifted arrays
+    # the rows the label set keeps (FER+ leaves some out), as positions in the shifted arrays
     kept = np.flatnonzero(labels.kept[shifted["rows"]])
     rows = shifted["rows"][kept]
-    split, label = fer["split"][rows], labels.label[rows]
+    where = {k: fer["split"][rows] == s for k, s in splits.items()}  # split name -> rows of it
+    label = labels.label[rows]
     classifiers = {n: Classifier.from_file(paths.model(n), device) for n in names}
     fusions = load_fusions(paths.fusion)
     plain = plain_probabilities(paths, [*classifiers, *fusions], rows)
-    accuracy = {
-        n: {k: {"plain": hits(proba, label, split == s)} for k, s in splits.items()} for n, proba in plain.items()
-    }
+    accuracy = {n: {k: {"plain": hits(proba, label, w)} for k, w in where.items()} for n, proba in plain.items()}
     for i, shift in enumerate(suite):
-        crops = shift(fer["images"][rows])
         points, found = shifted["landmarks"][i][kept].astype(np.float32), shifted["found"][i][kept]
-        probas = {n: c.predict_proba(crops=crops, points=points, has_mesh=found) for n, c in classifiers.items()}
-        probas.update({n: f.combine(probas, found) for n, f in fusions.items()})
+        probas = score(classifiers, fusions, shift(fer["images"][rows]), points, found)
         for n, proba in probas.items():
-            for key, s in splits.items():
-                accuracy[n][key][shift.name] = hits(proba, label, split == s)
+            for k, w in where.items():
+                accuracy[n][k][shift.name] = hits(proba, label, w)
+        first = next(iter(where))
         print(
-            f"evaluate_shifts: {shift.name}: "
-            + ", ".join(f"{n} {a['test'][shift.name]:.2%}" for n, a in accuracy.items())
+            f"evaluate_shifts: {shift.name} ({first}): "
+            + ", ".join(f"{n} {a[first][shift.name]:.2%}" for n, a in accuracy.items())
         )
     families = {**{n: c.family for n, c in classifiers.items()}, **{n: "fusion" for n in fusions}}
-    results = {n: {"family": families[n], **{k: summarise(a[k], suite) for k in splits}} for n, a in accuracy.items()}
     save_json(
         paths.shifts,
         {
-            "protocol": "shifted copies of PublicTest (val, for choosing) and PrivateTest (test, reported)",
+            "protocol": "shifted copies of PrivateTest (test, reported) and, if asked, PublicTest (val, for choosing)",
             "suite": [s.name for s in suite],
-            "images": {k: int((split == s).sum()) for k, s in splits.items()},
+            "images": {k: int(w.sum()) for k, w in where.items()},
             "faces_found": {
-                s.name: {k: round(float(shifted["found"][i][kept][split == v].mean()), 5) for k, v in splits.items()}
+                s.name: {k: round(float(shifted["found"][i][kept][w].mean()), 5) for k, w in where.items()}
                 for i, s in enumerate(suite)
             },
-            "models": results,
+            "models": {
+                n: {"family": families[n], **{k: summarise(a[k], suite) for k in where}} for n, a in accuracy.items()
+            },
             "seconds": round(time.perf_counter() - start, 1),
         },
     )
+
+
+def check_made_for(paths: Paths, shifted: dict, suite: list[shifts.Shift], splits: dict[str, int]) -> None:
+    """data/shift_landmarks.npz must hold the suite and splits params.yaml asks for."""
+    if [str(s) for s in shifted["shifts"]] != [s.name for s in suite] or list(shifted["splits"]) != list(splits):
+        raise ValueError(
+            f"{paths.shift_landmarks} holds the shifts {list(shifted['shifts'])} of {list(shifted['splits'])}, "
+            f"params.yaml shifts.suite {[s.name for s in suite]} of shifts.splits {list(splits)}; "
+            "run `dvc repro shift_landmarks`"
+        )
+
+
+def score(
+    classifiers: dict[str, Classifier], fusions: dict, crops: np.ndarray, points: np.ndarray, found: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every model's and fusion row's probabilities of one shifted set of faces."""
+    probas = {n: c.predict_proba(crops=crops, points=points, has_mesh=found) for n, c in classifiers.items()}
+    return {**probas, **{n: f.combine(probas, found) for n, f in fusions.items()}}
 
 
 def plain_probabilities(paths: Paths, names: list[str], rows: np.ndarray) -> dict[str, np.ndarray]:
