@@ -40,9 +40,10 @@ def main() -> None:
     fusions = load_fusions(paths.fusion)
     plain = plain_probabilities(paths, [*classifiers, *fusions], rows)
     accuracy = {n: {k: {"plain": hits(proba, label, w)} for k, w in where.items()} for n, proba in plain.items()}
+    crops = fer["images"][rows]  # once, not per shift
     for i, shift in enumerate(suite):
         points, found = shifted["landmarks"][i][kept].astype(np.float32), shifted["found"][i][kept]
-        probas = score(classifiers, fusions, shift(fer["images"][rows]), points, found)
+        probas = score(classifiers, fusions, shift(crops), points, found)
         for n, proba in probas.items():
             for k, w in where.items():
                 accuracy[n][k][shift.name] = hits(proba, label, w)
