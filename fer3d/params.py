@@ -50,7 +50,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "meshes": ("samples",),
     "train": TRAIN_KEYS,
     "evaluate": ("fusion", "extra_sets", "extra_groups"),
-    "shifts": ("suite", "splits"),
+    "shifts": ("suite", "splits", "backend"),
     "report": ("gradcam_samples",),
 }
 # a model section's own keys besides training keys and model options

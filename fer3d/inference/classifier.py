@@ -44,6 +44,10 @@ class Classifier(ClassifierBase):
         self.batch_size = int(batch_size)
         self.source = source
         self.model = build_from_payload(payload, self.device)
+        if self.kind == "image":
+            # as in training: channels-last convolutions run 1.2-1.7x faster on CPU here
+            # (README, "Inference speed"); the weights and the input stay what they are
+            self.model.to(memory_format=torch.channels_last)
         edges = self.stats.get("edges", payload["context"].get("edges"))
         self.edges = None if edges is None else np.asarray(edges)
         if self.kind == "distances" and self.edges is None:
