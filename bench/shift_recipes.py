@@ -7,7 +7,7 @@ on PublicTest (what a choice may look at) and PrivateTest (what is reported), wi
 Prints one row per model file and split: plain, each shift of params.yaml's shifts.suite, the
 suite's mean ("shifted") and the drop. The evaluate_shifts stage gives the same numbers for every
 model of the pipeline (3D models included). --backend onnx (the default) exports each file in
-memory and scores it with onnxruntime, about twice torch's CPU speed; the check at export keeps the
+memory and scores it with onnxruntime, 1.2-1.6x torch's CPU speed; the check at export keeps the
 probabilities within 1e-4 of torch's."""
 
 from __future__ import annotations

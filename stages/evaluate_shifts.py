@@ -6,7 +6,8 @@ Accuracy per shift, their mean ("shifted") and the plain accuracy beside it (fro
 stage's metrics/probabilities.npz, the same rows), on PrivateTest (reported) and PublicTest (for
 choosing recipes, never for reporting). Fusion weights are the ones fitted on plain PublicTest.
 With shifts.backend auto the models run in onnxruntime on CPU (exported in memory and checked
-against torch; 1.4-2x faster, README "ONNX export and inference speed"), in torch on CUDA."""
+against torch; 1.2-1.6x torch's speed on the image models, README "ONNX export and inference
+speed"), in torch on CUDA."""
 
 import sys
 import time

@@ -205,7 +205,7 @@ def export_model(model_file: str | Path, out_path: str | Path) -> dict:
 
 def onnx_classifier(model_file: str | Path, threads: int | None = None) -> OnnxClassifier:
     """A model file exported in memory and run by onnxruntime: the torch Classifier's probabilities
-    (checked, max |Δ| ≤ CHECK_TOLERANCE) at about twice its CPU speed for the convolutional nets
+    (checked, max |Δ| ≤ CHECK_TOLERANCE) at 1.2-1.6x its CPU speed for the image nets, ~2x for voxel_cnn
     (README, "ONNX export and inference speed"); nothing is written."""
     data, meta, _ = checked_graph(model_file)
     meta = decode_metadata(encode_metadata(meta), str(model_file))  # as a file's metadata reads back
