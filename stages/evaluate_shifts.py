@@ -30,6 +30,9 @@ def main() -> None:
     suite = shifts.parse_suite(params.get(p, "shifts.suite", list), "params.yaml: shifts.suite")
     splits = shifts.parse_splits(params.get(p, "shifts.splits", list), "params.yaml: shifts.splits")
     device = resolve_device(str(params.get(p, "device")))
+    backend = params.get(p, "shifts.backend", str)
+    if backend not in BACKENDS:
+        raise params.ParamError(f"params.yaml: shifts.backend must be one of {', '.join(BACKENDS)}, found {backend!r}")
     names = list(params.get(p, "models", dict))
     start = time.perf_counter()
     fer, shifted = load_npz(paths.fer2013), load_npz(paths.shift_landmarks)
@@ -40,9 +43,6 @@ def main() -> None:
     rows = shifted["rows"][kept]
     where = {k: fer["split"][rows] == s for k, s in splits.items()}  # split name -> rows of it
     label = labels.label[rows]
-    backend = params.get(p, "shifts.backend", str)
-    if backend not in BACKENDS:
-        raise params.ParamError(f"params.yaml: shifts.backend must be one of {', '.join(BACKENDS)}, found {backend!r}")
     classifiers = {n: bulk_classifier(paths.model(n), device, backend) for n in names}
     fusions = load_fusions(paths.fusion)
     plain = plain_probabilities(paths, [*classifiers, *fusions], rows)

@@ -5,9 +5,15 @@ Classifier's image models in channels-last layout give the same probabilities as
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from fer3d.inference import Classifier, OnnxClassifier, onnx_export
 from fer3d.inference.onnx_export import bulk_classifier
@@ -64,3 +70,18 @@ def test_channels_last_image_models_give_the_plain_layouts_probabilities(tmp_pat
     fast = classifier.predict_proba(crops=crops(64, seed=3))
     classifier.model.to(memory_format=torch.contiguous_format)
     np.testing.assert_allclose(fast, classifier.predict_proba(crops=crops(64, seed=3)), atol=1e-5)
+
+
+def test_the_stage_names_a_bad_backend_before_any_work(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["shifts"]["backend"] = "tensorrt"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "FER3D_ROOT": str(tmp_path), "FER3D_TRACKING": "off"}
+    run = subprocess.run(
+        [sys.executable, "-m", "stages.evaluate_shifts"], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert run.returncode != 0
+    assert "shifts.backend must be one of auto, torch, onnx, found 'tensorrt'" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "metrics").exists()
