@@ -18,16 +18,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from fer3d import params
 from fer3d.config import TEST, VAL
 from fer3d.evaluation import shifts
-from fer3d.inference import Classifier
-from fer3d.inference.onnx_export import onnx_classifier
+from fer3d.inference.base import ClassifierBase
+from fer3d.inference.onnx_export import bulk_classifier
 from fer3d.io import load_npz
 
 
-def score(classifier: Classifier, images: np.ndarray, label: np.ndarray, split: np.ndarray, suite) -> dict:
+def score(classifier: ClassifierBase, images: np.ndarray, label: np.ndarray, split: np.ndarray, suite) -> dict:
     out = {}
     for key, s in (("val", VAL), ("test", TEST)):
         crops, truth = images[split == s], label[split == s]
@@ -51,11 +52,9 @@ def main() -> None:
     results = {}
     for item in args.models:
         name, _, path = item.partition("=")
-        classifier = Classifier.from_file(path or name)
+        classifier = bulk_classifier(path or name, torch.device("cpu"), args.backend)
         if classifier.needs_mesh:
             sys.exit(f"{path}: a 3D model; the evaluate_shifts stage scores those on FaceMesh's shifted points")
-        if args.backend == "onnx":
-            classifier = onnx_classifier(path or name)
         results[name] = score(classifier, fer["images"], fer["label"].astype(np.int64), fer["split"], suite)
     head = ["model", "split", "plain", *(s.name for s in suite), "shifted", "drop"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))

@@ -186,10 +186,8 @@ def check_export(classifier: Classifier, data: bytes, meta: dict, source: str) -
     return diff
 
 
-def checked_graph(model_file: str | Path) -> tuple[bytes, dict, float]:
-    """One <name>.pt → (the serialised ONNX graph, its metadata, max |Δ| to torch on the check faces)."""
-    model_file = Path(model_file)
-    payload = read_model_file(model_file)
+def checked_graph(payload: dict, model_file: Path) -> tuple[bytes, dict, float]:
+    """A model file's payload → (the serialised ONNX graph, its metadata, max |Δ| to torch on the check faces)."""
     classifier = Classifier(payload, "cpu", source=str(model_file))
     meta = metadata(payload, model_file)
     data = graph_proto(classifier, meta).SerializeToString()
@@ -198,18 +196,10 @@ def checked_graph(model_file: str | Path) -> tuple[bytes, dict, float]:
 
 def export_model(model_file: str | Path, out_path: str | Path) -> dict:
     """One <name>.pt → out_path (.onnx, written atomically); returns {name, path, max_diff, bytes}."""
-    data, meta, diff = checked_graph(model_file)
+    model_file = Path(model_file)
+    data, meta, diff = checked_graph(read_model_file(model_file), model_file)
     save_bytes(out_path, data)
     return {"name": meta["name"], "path": str(out_path), "max_diff": diff, "bytes": len(data)}
-
-
-def onnx_classifier(model_file: str | Path, threads: int | None = None) -> OnnxClassifier:
-    """A model file exported in memory and run by onnxruntime: the torch Classifier's probabilities
-    (checked, max |Δ| ≤ CHECK_TOLERANCE) at 1.2-1.6x its CPU speed for the image nets, ~2x for voxel_cnn
-    (README, "ONNX export and inference speed"); nothing is written."""
-    data, meta, _ = checked_graph(model_file)
-    meta = decode_metadata(encode_metadata(meta), str(model_file))  # as a file's metadata reads back
-    return OnnxClassifier(session(data, threads, str(model_file)), meta, source=str(model_file))
 
 
 def export_models(models_dir: str | Path, out_dir: str | Path, names: Sequence[str] | None = None) -> list[dict]:
@@ -238,10 +228,17 @@ def export_models(models_dir: str | Path, out_dir: str | Path, names: Sequence[s
 
 def bulk_classifier(model_file: str | Path, device: torch.device, backend: str = "auto") -> Classifier | OnnxClassifier:
     """A model file set up for scoring many faces: `backend` torch (the Classifier on `device`), onnx
-    (`onnx_classifier`), or auto: onnxruntime on CPU for every model but those in
+    (exported in memory and run by onnxruntime: torch's probabilities, checked to CHECK_TOLERANCE, at
+    1.2-1.6x its CPU speed for the image nets, ~2x for voxel_cnn, README "ONNX export and inference
+    speed"; nothing is written), or auto: onnx on CPU for every model but those in
     TORCH_FASTER_ON_CPU, torch on CUDA."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, found {backend!r}")
-    name = read_model_file(model_file)["name"] if backend == "auto" else ""
-    on_onnx = backend == "onnx" or (backend == "auto" and device.type == "cpu" and name not in TORCH_FASTER_ON_CPU)
-    return onnx_classifier(model_file) if on_onnx else Classifier.from_file(model_file, device)
+    model_file = Path(model_file)
+    payload = read_model_file(model_file)
+    onnx_pays = device.type == "cpu" and payload["name"] not in TORCH_FASTER_ON_CPU
+    if backend == "torch" or (backend == "auto" and not onnx_pays):
+        return Classifier(payload, device, source=str(model_file))
+    data, meta, _ = checked_graph(payload, model_file)
+    meta = decode_metadata(encode_metadata(meta), str(model_file))  # as a file's metadata reads back
+    return OnnxClassifier(session(data, source=str(model_file)), meta, source=str(model_file))
