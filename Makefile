@@ -15,8 +15,10 @@ $(VENV)/.installed: requirements.txt requirements-mediapipe.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
+# `dvc repro` with independent stages side by side, one per core (JOBS=1: one after another, as dvc repro)
+JOBS ?= 0
 repro: install
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" fer3d repro --jobs $(JOBS)
 
 test: install
 	$(PY) -m pytest -q

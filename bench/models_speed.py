@@ -2,12 +2,15 @@
 
     python bench/models_speed.py [--models cnn,mesh_gnn] [--batch 128] [--steps 10] [--threads 2]
                                  [--grid 24] [--set cnn.width=24 ...] [--compile] [--contiguous]
+                                 [--side-by-side N]
 
 Training throughput = forward + backward + AdamW step on random data of the model's input
 shape (channels_last for 2D nets unless --contiguous); --compile wraps the model in torch.compile
 (inductor; its compile time is left out: warm-up steps run first); inference = forward under
 torch.inference_mode in eval mode.
-Each is batch / median step time.
+Each is batch / median step time. --side-by-side N runs N copies at once, each in its own process
+with --threads threads, and sums their throughput: what `fer3d repro --jobs N` gets from N models
+training side by side (compare `--threads 2` against `--threads 1 --side-by-side 2` on 2 cores).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import multiprocessing
 import statistics
 import sys
 import time
@@ -98,6 +102,26 @@ def measure(
     return {"params": params, "train": train, "infer": infer}
 
 
+def measure_side_by_side(copies: int, threads: int, *args) -> dict:
+    """`measure(*args)` in `copies` processes at once (they meet at a barrier before timing); the
+    sum of their throughputs."""
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(copies), ctx.Queue()
+
+    def one() -> None:
+        torch.set_num_threads(threads)
+        barrier.wait()
+        results.put(measure(*args))
+
+    procs = [ctx.Process(target=one) for _ in range(copies)]
+    for proc in procs:
+        proc.start()
+    runs = [results.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    return {"params": runs[0]["params"], **{k: sum(r[k] for r in runs) for k in ("train", "infer")}}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
@@ -115,7 +139,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--compile", action="store_true", help="torch.compile (inductor) every model")
     ap.add_argument("--contiguous", action="store_true", help="2D nets in NCHW instead of channels_last")
+    ap.add_argument("--side-by-side", type=int, default=1, metavar="N", help="N copies at once, throughput summed")
     args = ap.parse_args(argv)
+    if args.side_by_side < 1:
+        ap.error(f"--side-by-side must be >= 1, found {args.side_by_side}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
@@ -132,22 +159,20 @@ def main(argv: list[str] | None = None) -> None:
         overrides.setdefault(model, {})[option] = value
 
     print(
-        f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, grid {args.grid}, "
+        f"torch {torch.__version__}, {args.threads} threads"
+        f"{f' x {args.side_by_side} processes side by side (summed)' if args.side_by_side > 1 else ''}, "
+        f"batch {args.batch}, grid {args.grid}, "
         f"{'compiled' if args.compile else 'eager'}, {'NCHW' if args.contiguous else 'channels_last'}\n"
     )
     print("| model | family | input | params | train samples/s | inference samples/s |")
     print("|---|---|---|---:|---:|---:|")
     for name in names:
-        r = measure(
-            name,
-            args.batch,
-            args.steps,
-            args.warmup,
-            args.grid,
-            overrides.get(name, {}),
-            args.compile,
-            not args.contiguous,
-        )
+        options = (name, args.batch, args.steps, args.warmup, args.grid, overrides.get(name, {}))
+        options += (args.compile, not args.contiguous)
+        if args.side_by_side > 1:
+            r = measure_side_by_side(args.side_by_side, args.threads, *options)
+        else:
+            r = measure(*options)
         spec = MODELS[name]
         print(
             f"| {name} | {spec.family} | {spec.input} | {r['params']:,} | {r['train']:,.0f} | {r['infer']:,.0f} |",

@@ -28,6 +28,7 @@ TRAIN_KEYS = (
     "tta_flip",
     "mlflow_experiment",
     "soft_labels",
+    "threads",
 )
 # Every key params.yaml may hold, per section (models.<name> is checked against the model's own
 # options by model_config). A key not here is a typo until proven otherwise.
@@ -178,6 +179,7 @@ def check_training_config(cfg: dict[str, Any]) -> None:
         "patience": int,
         "seed": int,
         "workers": int,
+        "threads": int,
     }
     for key, kind in numbers.items():
         if key not in cfg:
@@ -193,7 +195,7 @@ def check_training_config(cfg: dict[str, Any]) -> None:
     for key in ("lr", "epochs", "batch_size"):
         if cfg[key] <= 0:
             raise ParamError(f"params.yaml: {key} for {where} must be > 0, found {cfg[key]!r}")
-    for key in ("weight_decay", "patience", "workers"):
+    for key in ("weight_decay", "patience", "workers", "threads"):
         if cfg[key] < 0:
             raise ParamError(f"params.yaml: {key} for {where} must be >= 0, found {cfg[key]!r}")
     for key in ("label_smoothing", "warmup"):

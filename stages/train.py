@@ -6,6 +6,8 @@ import csv
 import io
 import sys
 
+import torch
+
 from fer3d import params, show_progress
 from fer3d.config import TRAIN, VAL, Paths
 from fer3d.device import resolve_device
@@ -25,6 +27,8 @@ def main(name: str) -> None:
     cfg, options = model_settings(p, name)
     spec = MODELS[name]
     resolve_device(str(cfg["device"]))  # a bad device fails here, before any data is read
+    if int(cfg["threads"]):  # before any torch work: the thread count is part of the result's bits
+        torch.set_num_threads(int(cfg["threads"]))
     labels = str(params.get(p, "data.labels", str))
     feats = features.load(spec.input, paths, cfg.get("augment") or {}, f"models.{name}.augment", labels)
     seed_everything(int(cfg["seed"]))  # before building: the initial weights come from the seed too
@@ -73,8 +77,14 @@ def save_trained(paths: Paths, p: dict, name: str, model, feats, cfg: dict, opti
         tta_flip=bool(cfg.get("tta_flip", True)),
         prior=feats.class_prior(),
         landmarks=landmark_settings(p) if spec.family == "3d" else None,
-        training={"best_epoch": result.best_epoch, "val_acc": result.best_val_acc, "config": cfg},
+        # the recipe without the thread count (metrics/train/<name>.json records it): a file made
+        # with one thread is then byte for byte the one the code before train.threads made that way
+        training={"best_epoch": result.best_epoch, "val_acc": result.best_val_acc, "config": recipe(cfg)},
     )
+
+
+def recipe(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k != "threads"}
 
 
 def model_settings(p: dict, name: str) -> tuple[dict, dict]:
@@ -115,6 +125,7 @@ def training_summary(name: str, model, result: TrainResult, cfg: dict, model_pat
         "seconds_per_epoch": round(result.seconds / max(1, len(result.history)), 1),
         "train_samples_per_second": result.history[-1]["train_samples_per_second"] if result.history else None,
         "device": str(resolve_device(str(cfg["device"]))),
+        "threads": torch.get_num_threads(),
         "model_mb": round(model_path.stat().st_size / 1e6, 2),
     }
 

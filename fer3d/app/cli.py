@@ -23,6 +23,7 @@ from .commands.gradcam import add_gradcam
 from .commands.log_model import add_log_model
 from .commands.predict import add_predict
 from .commands.remote import add_remote
+from .commands.repro import add_repro
 from .commands.serve import add_serve
 from .commands.viewer import add_viewer
 
@@ -32,6 +33,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, N
 
 # -- wiring ---------------------------------------------------------------------------------------
 COMMANDS: list[Callable] = [
+    add_repro,
     add_remote,
     add_predict,
     add_gradcam,

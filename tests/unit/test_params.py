@@ -43,6 +43,8 @@ def test_bad_training_params_are_named(key, value, message):
     [
         ("optimizer", "adam", "optimizer for models.cnn must be adamw or sgd, found 'adam'"),
         ("momentum", 1.5, "momentum for models.cnn must be in [0, 1), found 1.5"),
+        ("threads", -1, "threads for models.cnn must be >= 0, found -1"),
+        ("threads", 1.5, "threads for models.cnn must be an integer, found 1.5"),
     ],
 )
 def test_bad_optimizer_settings_are_named(key, value, message):

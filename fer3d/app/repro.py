@@ -1,0 +1,249 @@
+"""`fer3d repro`: `dvc repro` with the stages that do not depend on each other run side by side.
+
+DVC runs a pipeline's stages one after another. On a few CPU cores that leaves work on the table:
+the eight models do not depend on each other, and one small net does not keep two cores busy (two
+one-thread trainings side by side get through ~1.4x the epochs of one two-thread training; README,
+"Running stages side by side"). Here each stage is handed to `dvc repro --single-item` as soon as
+every stage it depends on has finished, up to `jobs` at a time, the longest first (by the seconds
+its metrics recorded last time), so resnet starts at once and the short stages fill the other
+cores. DVC still decides what is up to date, takes its locks and writes dvc.lock, so the outcome is
+the one `dvc repro` gives; training's thread count is the param `train.threads`, so the models are
+the same bits whichever way they were run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+LOG_DIR = Path(".dvc/tmp/repro")  # one log per stage, below the project root
+SKIPPED_MARKS = ("didn't change, skipping", "is cached - skipping")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # DVC's address: download, train_2d@resnet, ...
+    upstream: frozenset[str]  # the stages whose outputs it reads
+    seconds: float = 0.0  # what it took last time (its metrics), 0 when unknown
+
+
+@dataclass
+class StageRun:
+    stage: Stage
+    process: subprocess.Popen
+    started: float
+    log: Path
+    skipped: bool = False  # DVC found it up to date
+    seconds: float = 0.0
+    returncode: int | None = None
+
+
+@dataclass
+class Outcome:
+    runs: list[StageRun] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)  # downstream of a failure, or never started
+    wall_seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> list[StageRun]:
+        return [r for r in self.runs if r.returncode != 0]
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def pipeline_stages(root: Path, targets: Iterable[str] = ()) -> dict[str, Stage]:
+    """The pipeline's stages (those with a command) from DVC's own graph, in dvc.yaml's order; with
+    `targets`, only those (a name, or a foreach/matrix group such as train_2d) and what they need."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        graph = repo.index.graph
+        nodes = [s for s in graph.nodes if s.cmd and not getattr(s, "frozen", False)]
+        names = {s: address(s, root) for s in nodes}
+        stages = {
+            names[s]: Stage(
+                names[s],
+                frozenset(names[u] for u in graph.successors(s) if u in names),
+                last_seconds(root, [str(o) for o in s.outs if o.metric]),
+            )
+            for s in nodes
+        }
+    targets = list(targets)
+    if not targets:
+        return stages
+    wanted: set[str] = set()
+    for target in targets:
+        matched = [n for n in stages if n == target or n.split("@", 1)[0] == target]
+        if not matched:
+            raise ValueError(f"no stage {target!r} in dvc.yaml; stages: {', '.join(stages)}")
+        wanted.update(matched)
+    todo = list(wanted)
+    while todo:
+        for up in stages[todo.pop()].upstream:
+            if up not in wanted:
+                wanted.add(up)
+                todo.append(up)
+    return {n: s for n, s in stages.items() if n in wanted}
+
+
+def address(stage, root: Path) -> str:
+    """The stage's name as `dvc repro` run in `root` takes it (DVC's own `addressing` is relative to
+    the working directory)."""
+    dvcfile = os.path.relpath(stage.dvcfile.path, root)
+    return stage.name if dvcfile == "dvc.yaml" else f"{dvcfile}:{stage.name}"
+
+
+def last_seconds(root: Path, metric_paths: list[str]) -> float:
+    """Seconds a stage took last time, from the JSON metrics it wrote (`train_minutes` or `seconds`)."""
+    for rel in metric_paths:
+        path = root / rel
+        if path.suffix != ".json" or not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            if isinstance(data.get("train_minutes"), (int, float)):
+                return 60.0 * data["train_minutes"]
+            if isinstance(data.get("seconds"), (int, float)):
+                return float(data["seconds"])
+    return 0.0
+
+
+def ready_stages(stages: dict[str, Stage], done: set[str], started: set[str]) -> list[Stage]:
+    """Stages whose upstream has all finished, not yet started: the longest first, then dvc.yaml's order."""
+    order = {name: i for i, name in enumerate(stages)}
+    ready = [s for s in stages.values() if s.name not in started and s.upstream <= done]
+    return sorted(ready, key=lambda s: (-s.seconds, order[s.name]))
+
+
+def stage_command(name: str, force: bool) -> list[str]:
+    # --wait-for-lock: DVC holds the repository lock while it hashes outputs and writes dvc.lock;
+    # a stage finishing then must wait its turn instead of failing.
+    force_flag = ["--force"] if force else []
+    return [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", *force_flag, name]
+
+
+def stage_env(jobs: int) -> dict[str, str]:
+    """The stage's environment: this Python's folder first on PATH (dvc.yaml's `python` must be this
+    venv's), and the cores shared out between the jobs for the stages that take all they see."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.setdefault("OMP_NUM_THREADS", str(max(1, default_jobs() // jobs)))
+    return env
+
+
+def run(
+    root: Path,
+    stages: dict[str, Stage],
+    jobs: int,
+    force: bool = False,
+    out: TextIO | None = None,
+    command: Callable[[str, bool], list[str]] = stage_command,
+) -> Outcome:
+    """Run `stages` (all up to `jobs` at once, each after its upstream) with `command(name, force)`;
+    a failure starts nothing new, lets the running stages finish, and leaves its downstream not run."""
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, found {jobs}")
+    out = out or sys.stdout
+    log_dir = root / LOG_DIR
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env, width = stage_env(jobs), max((len(n) for n in stages), default=0)
+    finished: queue.Queue[StageRun] = queue.Queue()
+    printing = threading.Lock()
+    outcome, running = Outcome(), {}
+    done: set[str] = set()
+    start = time.perf_counter()
+
+    def follow(r: StageRun) -> None:
+        try:
+            with r.log.open("w", encoding="utf-8") as log:
+                for line in r.process.stdout:
+                    log.write(line)
+                    log.flush()
+                    r.skipped = r.skipped or any(mark in line for mark in SKIPPED_MARKS)
+                    with printing:
+                        out.write(f"{r.stage.name:<{width}} | {line}")
+                        out.flush()
+        finally:  # whatever happened to the output, the scheduler hears that the stage ended
+            r.returncode = r.process.wait()
+            r.seconds = time.perf_counter() - r.started
+            finished.put(r)
+
+    def launch(stage: Stage) -> None:
+        log = log_dir / (stage.name.replace("/", "_").replace(":", "_") + ".log")
+        process = subprocess.Popen(
+            command(stage.name, force),
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+        )
+        r = StageRun(stage, process, time.perf_counter(), log)
+        running[stage.name] = r
+        outcome.runs.append(r)
+        threading.Thread(target=follow, args=(r,), daemon=True).start()
+
+    try:
+        while True:
+            if not outcome.failed:
+                for stage in ready_stages(stages, done, {r.stage.name for r in outcome.runs}):
+                    if len(running) >= jobs:
+                        break
+                    launch(stage)
+            if not running:
+                break
+            r = finished.get()
+            del running[r.stage.name]
+            if r.returncode == 0:
+                done.add(r.stage.name)
+    except KeyboardInterrupt:
+        # Ctrl-C reached the stages too (same process group): a training stage keeps its checkpoint.
+        outcome.interrupted = True
+        for r in list(running.values()):
+            r.process.wait()
+    outcome.wall_seconds = time.perf_counter() - start
+    started = {r.stage.name for r in outcome.runs}
+    outcome.not_run = [n for n in stages if n not in started]
+    return outcome
+
+
+def summary(outcome: Outcome) -> list[str]:
+    """What ran, how long each took, and the wall time against the stages' summed time."""
+    ran = [r for r in outcome.runs if r.returncode == 0 and not r.skipped]
+    lines = []
+    for r in outcome.runs:
+        if r.returncode:
+            what = f"failed (exit {r.returncode}); its log: {r.log}"
+        else:
+            what = "up to date" if r.skipped else "ran"
+        lines.append(f"{r.stage.name}: {what}, {r.seconds / 60:.1f} min")
+    lines += [f"{name}: not run" for name in outcome.not_run]
+    total = sum(r.seconds for r in ran)
+    lines.append(
+        f"{len(ran)} stage(s) ran, {sum(r.skipped for r in outcome.runs)} up to date, {len(outcome.failed)} failed, "
+        f"{len(outcome.not_run)} not run; {outcome.wall_seconds / 60:.1f} min wall clock for "
+        f"{total / 60:.1f} min of stage time"
+    )
+    return lines

@@ -1,0 +1,190 @@
+"""`fer3d repro` on small real DVC projects whose stages record when they ran: independent stages
+overlap with --jobs 2 and never with --jobs 1, a stage starts only after everything it reads, the
+longest known stage goes first, a failure stops what depends on it (and only that), DVC's dvc.lock
+ends up the same as after `dvc repro`, and a second run finds everything up to date."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fer3d.app import repro
+from fer3d.app.cli import main as cli_main
+
+# Each stage writes "<start> <end>" (seconds since the epoch) to its output after sleeping.
+STAMP = (
+    f'{sys.executable} -c "import sys, time; s = time.time(); time.sleep(float(sys.argv[2])); '
+    "open(sys.argv[1], 'w').write(f'{s} {time.time()}')\" "
+)
+
+
+def stage(
+    out: str, seconds: float = 2.0, deps: tuple[str, ...] = (), fail: bool = False, metric: tuple[str, dict] = ()
+) -> dict:
+    cmd = f"{STAMP}{out} {seconds}"
+    if metric:  # the JSON a stage's metrics hold, as the pipeline's stages write them
+        cmd += f" && echo '{json.dumps(metric[1])}' > {metric[0]}"
+    for dep in deps:  # read what it depends on, so the dependency is real
+        cmd = f"cat {dep} > /dev/null && {cmd}"
+    if fail:
+        cmd = f"{sys.executable} -c \"import sys; sys.exit('broken on purpose')\""
+    spec: dict = {"cmd": cmd, "outs": [out]}
+    if deps:
+        spec["deps"] = list(deps)
+    if metric:
+        spec["metrics"] = [{metric[0]: {"cache": False}}]
+    return spec
+
+
+def make_project(root: Path, stages: dict[str, dict]) -> Path:
+    run = lambda *cmd: subprocess.run(cmd, cwd=root, check=True, capture_output=True, text=True)
+    run("git", "init", "-q")
+    run(sys.executable, "-m", "dvc", "init", "-q")
+    run(sys.executable, "-m", "dvc", "config", "core.analytics", "false")
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    return root
+
+
+def interval(root: Path, out: str) -> tuple[float, float]:
+    start, end = (float(v) for v in (root / out).read_text().split())
+    return start, end
+
+
+def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def run_quiet(root: Path, jobs: int, targets=(), force: bool = False) -> repro.Outcome:
+    return repro.run(root, repro.pipeline_stages(root, targets), jobs, force=force, out=io.StringIO())
+
+
+def lock_outs(root: Path) -> dict[str, str]:
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    return {o["path"]: o["md5"] for s in lock["stages"].values() for o in s.get("outs", [])}
+
+
+@pytest.fixture
+def diamond(tmp_path):
+    """a and b independent; c reads both; d reads nothing."""
+    return make_project(
+        tmp_path,
+        {
+            "a": stage("a.txt"),
+            "b": stage("b.txt"),
+            "c": stage("c.txt", 0.1, deps=("a.txt", "b.txt")),
+            "d": stage("d.txt", 0.1),
+        },
+    )
+
+
+def test_independent_stages_overlap_with_two_jobs_and_wait_for_what_they_read(diamond):
+    outcome = run_quiet(diamond, jobs=2)
+    assert not outcome.failed and not outcome.not_run
+    assert {r.stage.name for r in outcome.runs} == {"a", "b", "c", "d"}
+    a, b, c = (interval(diamond, f) for f in ("a.txt", "b.txt", "c.txt"))
+    assert overlap(a, b)
+    assert c[0] >= max(a[1], b[1])  # c starts only after both of its inputs were written
+    # DVC recorded every stage: nothing left to do, and `dvc status` agrees
+    status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=diamond, capture_output=True, text=True)
+    assert "Data and pipelines are up to date" in status.stdout
+    again = run_quiet(diamond, jobs=2)
+    assert all(r.skipped and r.returncode == 0 for r in again.runs)
+    assert interval(diamond, "a.txt") == a  # not run again
+
+
+def test_one_job_runs_one_stage_at_a_time(diamond):
+    run_quiet(diamond, jobs=1)
+    spans = sorted(interval(diamond, f) for f in ("a.txt", "b.txt", "c.txt", "d.txt"))
+    assert not any(overlap(x, y) for x, y in itertools.pairwise(spans))
+
+
+def test_same_lock_as_dvc_repro(diamond, tmp_path_factory):
+    other = make_project(
+        tmp_path_factory.mktemp("sequential"),
+        yaml.safe_load((diamond / "dvc.yaml").read_text())["stages"],
+    )
+    run_quiet(diamond, jobs=2)
+    subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=other, check=True, capture_output=True)
+    ours, theirs = yaml.safe_load((diamond / "dvc.lock").read_text()), yaml.safe_load((other / "dvc.lock").read_text())
+    assert set(ours["stages"]) == set(theirs["stages"]) == {"a", "b", "c", "d"}
+    for name in ours["stages"]:  # the stamps differ, the shape of each entry does not
+        assert ours["stages"][name]["cmd"] == theirs["stages"][name]["cmd"]
+        assert [d["path"] for d in ours["stages"][name].get("deps", [])] == [
+            d["path"] for d in theirs["stages"][name].get("deps", [])
+        ]
+        assert [o["path"] for o in ours["stages"][name]["outs"]] == [o["path"] for o in theirs["stages"][name]["outs"]]
+
+
+def test_longest_known_stage_starts_first(tmp_path):
+    root = make_project(
+        tmp_path,
+        {
+            "short": stage("short.txt", 0.1, metric=("short.json", {"seconds": 5})),
+            "long": stage("long.txt", 0.1, metric=("long.json", {"train_minutes": 3.0})),
+            "unknown": stage("unknown.txt", 0.1),
+        },
+    )
+    assert {s.seconds for s in repro.pipeline_stages(root).values()} == {0.0}  # never ran: nothing known
+    run_quiet(root, jobs=1)
+    # now each has recorded its time, as the training stages do (train_minutes) and others (seconds)
+    stages = repro.pipeline_stages(root)
+    assert (stages["long"].seconds, stages["short"].seconds, stages["unknown"].seconds) == (180.0, 5.0, 0.0)
+    assert [s.name for s in repro.ready_stages(stages, set(), set())] == ["long", "short", "unknown"]
+    run_quiet(root, jobs=1, force=True)
+    starts = {n: interval(root, f"{n}.txt")[0] for n in ("short", "long", "unknown")}
+    assert starts["long"] < starts["short"] < starts["unknown"]
+
+
+def test_failure_stops_its_downstream_only(tmp_path):
+    root = make_project(
+        tmp_path,
+        {
+            "a": stage("a.txt", 0.5),
+            "broken": stage("broken.txt", fail=True),
+            "after_broken": stage("after.txt", 0.1, deps=("broken.txt",)),
+        },
+    )
+    outcome = run_quiet(root, jobs=2)
+    assert [r.stage.name for r in outcome.failed] == ["broken"]
+    assert outcome.not_run == ["after_broken"]
+    assert (root / "a.txt").exists() and not (root / "after.txt").exists()
+    log = outcome.failed[0].log
+    assert log == root / repro.LOG_DIR / "broken.log" and "broken on purpose" in log.read_text()
+    lines = repro.summary(outcome)
+    assert any(line.startswith("broken: failed (exit ") and str(log) in line for line in lines)
+    assert "after_broken: not run" in lines
+    assert lines[-1].startswith("1 stage(s) ran, 0 up to date, 1 failed, 1 not run")
+
+
+def test_targets_take_their_upstream_and_groups(diamond):
+    assert set(repro.pipeline_stages(diamond, ["c"])) == {"a", "b", "c"}
+    outcome = run_quiet(diamond, jobs=2, targets=["c"])
+    assert {r.stage.name for r in outcome.runs} == {"a", "b", "c"}
+    assert not (diamond / "d.txt").exists()
+    with pytest.raises(ValueError, match=r"no stage 'nope' in dvc.yaml; stages: a, b, c, d"):
+        repro.pipeline_stages(diamond, ["nope"])
+
+
+def test_command_line(diamond, tmp_path_factory, capsys, monkeypatch):
+    monkeypatch.chdir(diamond)
+    monkeypatch.delenv("FER3D_ROOT", raising=False)
+    assert cli_main(["repro", "--jobs", "2", "d"]) == 0
+    printed = capsys.readouterr().out
+    assert "fer3d repro: 1 stage(s), up to 2 at a time" in printed
+    assert "d | Running stage 'd'" in printed  # each line of a stage's output names the stage
+    assert "1 stage(s) ran, 0 up to date, 0 failed, 0 not run" in printed
+    with pytest.raises(SystemExit, match="fer3d repro: error: --jobs must be >= 1"):
+        cli_main(["repro", "--jobs", "-1"])
+    with pytest.raises(SystemExit, match="no stage 'nope'"):
+        cli_main(["repro", "nope"])
+    assert set(lock_outs(diamond)) == {"d.txt"}  # the target alone ran
+    monkeypatch.setenv("FER3D_ROOT", str(tmp_path_factory.mktemp("empty")))
+    with pytest.raises(SystemExit, match="no dvc.yaml in .*empty"):
+        cli_main(["repro"])
