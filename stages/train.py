@@ -78,7 +78,7 @@ def save_trained(paths: Paths, p: dict, name: str, model, feats, cfg: dict, opti
         prior=feats.class_prior(),
         landmarks=landmark_settings(p) if spec.family == "3d" else None,
         # the recipe without the thread count (metrics/train/<name>.json records it): a file made
-        # with one thread is then byte for byte the one the code before train.threads made that way
+        # with N threads is byte for byte the one the code before train.threads made with N
         training={"best_epoch": result.best_epoch, "val_acc": result.best_val_acc, "config": recipe(cfg)},
     )
 

@@ -1,14 +1,13 @@
 """`fer3d repro`: `dvc repro` with the stages that do not depend on each other run side by side.
 
-DVC runs a pipeline's stages one after another. On a few CPU cores that leaves work on the table:
-the eight models do not depend on each other, and one small net does not keep two cores busy (two
-one-thread trainings side by side get through ~1.4x the epochs of one two-thread training; README,
-"Running stages side by side"). Here each stage is handed to `dvc repro --single-item` as soon as
-every stage it depends on has finished, up to `jobs` at a time, the longest first (by the seconds
-its metrics recorded last time), so resnet starts at once and the short stages fill the other
-cores. DVC still decides what is up to date, takes its locks and writes dvc.lock, so the outcome is
-the one `dvc repro` gives; training's thread count is the param `train.threads`, so the models are
-the same bits whichever way they were run.
+DVC runs a pipeline's stages one after another, and the eight models do not depend on each other.
+Each training uses `train.threads` threads (the count fixes the weights' bits), so on a machine
+with more cores than that, the rest would sit idle. Here each stage is handed to
+`dvc repro --single-item` as soon as every stage it depends on has finished, up to `jobs` at a time
+(default: cores / train.threads), the longest first (by the seconds its metrics recorded last
+time), so resnet starts at once and the short stages fill the other cores. DVC still decides what
+is up to date, takes its locks and writes dvc.lock, so the outcome is the one `dvc repro` gives,
+bit for bit.
 """
 
 from __future__ import annotations
@@ -59,11 +58,19 @@ class Outcome:
         return [r for r in self.runs if r.returncode != 0]
 
 
-def default_jobs() -> int:
+def cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def default_jobs(training_threads: int | None) -> int:
+    """As many stages as the cores hold trainings of `training_threads` threads (0: all cores; None,
+    a project without that param: one stage per core)."""
+    if training_threads is None:
+        return cores()
+    return max(1, cores() // training_threads) if training_threads > 0 else 1
 
 
 def pipeline_stages(root: Path, targets: Iterable[str] = ()) -> dict[str, Stage]:
@@ -145,7 +152,7 @@ def stage_env(jobs: int) -> dict[str, str]:
     venv's), and the cores shared out between the jobs for the stages that take all they see."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.setdefault("OMP_NUM_THREADS", str(max(1, default_jobs() // jobs)))
+    env.setdefault("OMP_NUM_THREADS", str(max(1, cores() // jobs)))
     return env
 
 

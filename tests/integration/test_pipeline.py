@@ -90,7 +90,7 @@ def test_side_by_side_repro_makes_the_same_models(pipeline):
     assert len(models) == len(MODELS) + 1  # and evaluate's fusion.json
     for m in MODELS:
         summary = json.loads((repo / "metrics" / "train" / f"{m}.json").read_text())
-        assert summary["threads"] == 1
+        assert summary["threads"] == 2
         import torch
 
         saved = torch.load(repo / "models" / f"{m}.pt", weights_only=True)["training"]["config"]

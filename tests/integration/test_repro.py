@@ -172,6 +172,13 @@ def test_targets_take_their_upstream_and_groups(diamond):
         repro.pipeline_stages(diamond, ["nope"])
 
 
+def test_default_jobs_fill_the_cores_with_trainings():
+    cores = repro.cores()
+    assert repro.default_jobs(None) == cores  # a project without train.threads: one stage per core
+    assert repro.default_jobs(2) == max(1, cores // 2)
+    assert repro.default_jobs(0) == 1  # each training takes every core
+
+
 def test_command_line(diamond, tmp_path_factory, capsys, monkeypatch):
     monkeypatch.chdir(diamond)
     monkeypatch.delenv("FER3D_ROOT", raising=False)

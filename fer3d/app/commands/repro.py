@@ -15,22 +15,30 @@ def add_repro(subparsers) -> None:
     )
     p.add_argument("targets", nargs="*", metavar="STAGE", help="stages (or groups such as train_2d); default: all")
     p.add_argument(
-        "-j", "--jobs", type=int, default=0, help="stages at a time (default 0: one per CPU core this process may use)"
+        "-j",
+        "--jobs",
+        type=int,
+        default=0,
+        help="stages at a time (default 0: the cores this process may use / params train.threads)",
     )
     p.add_argument("-f", "--force", action="store_true", help="run every stage even when it is up to date")
     p.set_defaults(func=cmd_repro)
 
 
 def cmd_repro(args) -> int:
+    from fer3d import params
     from fer3d.app import repro
     from fer3d.config import repo_root
 
     root = Path(repo_root())
     if not (root / "dvc.yaml").is_file():
         raise FileNotFoundError(f"no dvc.yaml in {root}: run fer3d repro in the project folder")
-    jobs = args.jobs or repro.default_jobs()
+    jobs = args.jobs
+    if jobs == 0:
+        p = params.load(root / "params.yaml") if (root / "params.yaml").is_file() else {}
+        jobs = repro.default_jobs(params.get(p, "train.threads", int) if "train" in p else None)
     if jobs < 1:
-        raise ValueError(f"--jobs must be >= 1 (or 0 for one per core), found {args.jobs}")
+        raise ValueError(f"--jobs must be >= 1 (or 0: cores / train.threads), found {args.jobs}")
     stages = repro.pipeline_stages(root, args.targets)
     print(f"fer3d repro: {len(stages)} stage(s), up to {jobs} at a time")
     outcome = repro.run(root, stages, jobs, force=args.force)
