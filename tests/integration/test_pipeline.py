@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from fer3d.params import TRACE_ENV
@@ -77,6 +78,17 @@ def test_second_repro_is_a_no_op(pipeline):
     assert ran_stages(dvc(repo, "repro").stdout) == set()
 
 
+def fer3d_repro(repo: Path, *args: str) -> str:
+    """`fer3d repro ARGS` in `repo` (this venv, tracking off); its output, after checking it succeeded."""
+    env = {**os.environ, "FER3D_TRACKING": "off", "FER3D_PROGRESS": "0"}
+    env.pop("FER3D_ROOT", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "fer3d", "repro", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    return result.stdout
+
+
 def model_md5s(lock: dict) -> dict[str, str]:
     return {s: o["md5"] for s, e in lock["stages"].items() for o in e["outs"] if o["path"].startswith("models/")}
 
@@ -91,31 +103,16 @@ def test_side_by_side_repro_makes_the_same_models(pipeline):
     for m in MODELS:
         summary = json.loads((repo / "metrics" / "train" / f"{m}.json").read_text())
         assert summary["threads"] == 2
-        import torch
-
         saved = torch.load(repo / "models" / f"{m}.pt", weights_only=True)["training"]["config"]
         assert "threads" not in saved and saved["seed"] == 42  # the recipe, not the machine's settings
-    env = {**os.environ, "FER3D_TRACKING": "off", "FER3D_PROGRESS": "0"}
-    env.pop("FER3D_ROOT", None)
-    side_by_side = subprocess.run(
-        [sys.executable, "-m", "fer3d", "repro", "--jobs", "2", "--force", *{s.split("@")[0] for s in models}],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert side_by_side.returncode == 0, side_by_side.stdout[-3000:]
-    assert f"{len(models) + 4} stage(s) ran" in side_by_side.stdout  # with download, landmarks, meshes, voxelize
+    side_by_side = fer3d_repro(repo, "--jobs", "2", "--force", *{s.split("@")[0] for s in models})
+    assert f"{len(models) + 4} stage(s) ran" in side_by_side  # with download, landmarks, meshes, voxelize
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert model_md5s(lock) == models
     # the report reads the rewritten metrics (their timings differ): the rest of the pipeline brings
     # it up to date, and finds everything else so
-    rest = subprocess.run(
-        [sys.executable, "-m", "fer3d", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=900
-    )
-    assert rest.returncode == 0, rest.stdout[-3000:]
-    assert "\nreport: ran" in rest.stdout and "train_2d@resnet: up to date" in rest.stdout
+    rest = fer3d_repro(repo)
+    assert "\nreport: ran" in rest and "train_2d@resnet: up to date" in rest
     assert "up to date" in dvc(repo, "status").stdout
 
 
