@@ -174,7 +174,7 @@ def run(
     env, width = stage_env(jobs), max((len(n) for n in stages), default=0)
     finished: queue.Queue[StageRun] = queue.Queue()
     printing = threading.Lock()
-    outcome, running = Outcome(), {}
+    outcome, running, followers = Outcome(), {}, []
     done: set[str] = set()
     start = time.perf_counter()
 
@@ -210,7 +210,8 @@ def run(
         r = StageRun(stage, process, time.perf_counter(), log)
         running[stage.name] = r
         outcome.runs.append(r)
-        threading.Thread(target=follow, args=(r,), daemon=True).start()
+        followers.append(threading.Thread(target=follow, args=(r,), daemon=True))
+        followers[-1].start()
 
     try:
         while True:
@@ -228,8 +229,8 @@ def run(
     except KeyboardInterrupt:
         # Ctrl-C reached the stages too (same process group): a training stage keeps its checkpoint.
         outcome.interrupted = True
-        for r in list(running.values()):
-            r.process.wait()
+        for follower in followers:  # each ends once its stage has exited and its output is read
+            follower.join()
     outcome.wall_seconds = time.perf_counter() - start
     started = {r.stage.name for r in outcome.runs}
     outcome.not_run = [n for n in stages if n not in started]
@@ -241,7 +242,9 @@ def summary(outcome: Outcome) -> list[str]:
     ran = [r for r in outcome.runs if r.returncode == 0 and not r.skipped]
     lines = []
     for r in outcome.runs:
-        if r.returncode:
+        if r.returncode != 0 and outcome.interrupted:
+            what = f"interrupted; its log: {r.log}"
+        elif r.returncode:
             what = f"failed (exit {r.returncode}); its log: {r.log}"
         else:
             what = "up to date" if r.skipped else "ran"
@@ -249,7 +252,8 @@ def summary(outcome: Outcome) -> list[str]:
     lines += [f"{name}: not run" for name in outcome.not_run]
     total = sum(r.seconds for r in ran)
     lines.append(
-        f"{len(ran)} stage(s) ran, {sum(r.skipped for r in outcome.runs)} up to date, {len(outcome.failed)} failed, "
+        ("interrupted (Ctrl-C): " if outcome.interrupted else "")
+        + f"{len(ran)} stage(s) ran, {sum(r.skipped for r in outcome.runs)} up to date, {len(outcome.failed)} failed, "
         f"{len(outcome.not_run)} not run; {outcome.wall_seconds / 60:.1f} min wall clock for "
         f"{total / 60:.1f} min of stage time"
     )

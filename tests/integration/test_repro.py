@@ -8,8 +8,11 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -195,3 +198,32 @@ def test_command_line(diamond, tmp_path_factory, capsys, monkeypatch):
     monkeypatch.setenv("FER3D_ROOT", str(tmp_path_factory.mktemp("empty")))
     with pytest.raises(SystemExit, match="no dvc.yaml in .*empty"):
         cli_main(["repro"])
+
+
+def test_ctrl_c_reaches_the_running_stages(diamond):
+    """Ctrl-C in a terminal signals the whole foreground group: fer3d repro waits for its stages to
+    stop, starts nothing more and exits 130."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("FER3D_ROOT", None)
+    (diamond / "dvc.yaml").write_text(
+        yaml.safe_dump({"stages": {"slow": stage("slow.txt", 60), "after": stage("after.txt", 0.1, ("slow.txt",))}})
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fer3d", "repro", "--jobs", "2"],
+        cwd=diamond,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job
+    )
+    for line in proc.stdout:  # wait until the stage's command is running
+        if line.startswith("slow") and "> " in line:
+            break
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)
+    output = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 130
+    assert "slow: interrupted; its log:" in output and "after: not run" in output
+    assert "interrupted (Ctrl-C): 0 stage(s) ran" in output
+    assert not (diamond / "slow.txt").exists() and not (diamond / "after.txt").exists()
