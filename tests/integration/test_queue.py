@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 import time
 
 import pytest
@@ -22,6 +23,12 @@ def test_two_queued_experiments_run_in_parallel_with_fer_plus_and_mlflow(tmp_pat
     (tmp_path / "shared").symlink_to(SHARED_DATA.parent, target_is_directory=True)
     repo = project_copy(tmp_path / "project", {**SMALL_PIPELINE, "epochs": 1, "data.shared_dir": "../shared/data"})
     env = {"FER3D_TRACKING": "on", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    # The data stages first, committed, as the README advises: two queued experiments that both
+    # have to run the same stage can race in DVC's run-cache (seen: "unable to remove
+    # data/mesh_topology.npz without a confirmation"); the trainings are what runs side by side.
+    run_dvc(repo, "repro", "download", "landmarks", "meshes", "voxelize", "shift_landmarks", env=env)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "commit", "-qm", "data stages"], cwd=repo, check=True, capture_output=True)
     run_dvc(repo, "exp", "run", "--queue", "--name", "lr-a", "-S", "lr=0.001", env=env)
     run_dvc(repo, "exp", "run", "--queue", "--name", "lr-b", "-S", "lr=0.003", env=env)
     run_dvc(repo, "queue", "start", "-j", "2", env=env)
