@@ -1,9 +1,13 @@
-"""Print the README's results tables from the committed metrics (after `dvc repro`)."""
+"""Print the README's results tables from the committed metrics (after `dvc repro`).
+
+python bench/results_table.py [PROJECT]   # another copy's metrics, e.g. a clone run with data.labels: ferplus
+"""
 
 import json
+import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
