@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -162,9 +162,8 @@ def run(
     jobs: int,
     force: bool = False,
     out: TextIO | None = None,
-    command: Callable[[str, bool], list[str]] = stage_command,
 ) -> Outcome:
-    """Run `stages` (all up to `jobs` at once, each after its upstream) with `command(name, force)`;
+    """Run `stages` (all up to `jobs` at once, each after its upstream) with `dvc repro`;
     a failure starts nothing new, lets the running stages finish, and leaves its downstream not run."""
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, found {jobs}")
@@ -196,7 +195,7 @@ def run(
     def launch(stage: Stage) -> None:
         log = log_dir / (stage.name.replace("/", "_").replace(":", "_") + ".log")
         process = subprocess.Popen(
-            command(stage.name, force),
+            stage_command(stage.name, force),
             cwd=root,
             env=env,
             stdout=subprocess.PIPE,
