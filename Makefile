@@ -15,7 +15,7 @@ $(VENV)/.installed: requirements.txt requirements-mediapipe.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-# `dvc repro` with independent stages side by side, one per core (JOBS=1: one after another, as dvc repro)
+# `dvc repro` with independent stages side by side (JOBS=0: cores / train.threads, 1 on 2 cores; JOBS=1: as dvc repro)
 JOBS ?= 0
 repro: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" fer3d repro --jobs $(JOBS)
