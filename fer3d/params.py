@@ -29,6 +29,9 @@ TRAIN_KEYS = (
     "mlflow_experiment",
     "soft_labels",
     "threads",
+    "ema",
+    "mixup",
+    "cutmix",
 )
 # Every key params.yaml may hold, per section (models.<name> is checked against the model's own
 # options by model_config). A key not here is a typo until proven otherwise.
@@ -207,6 +210,11 @@ def check_training_config(cfg: dict[str, Any]) -> None:
     momentum = cfg.get("momentum", 0.9)
     if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
         raise ParamError(f"params.yaml: momentum for {where} must be in [0, 1), found {momentum!r}")
+    for key, low, high in (("ema", 0, 1), ("mixup", 0, None), ("cutmix", 0, None)):
+        value = cfg.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or (high and value >= high):
+            wanted = f"in [{low}, {high})" if high else f">= {low}"
+            raise ParamError(f"params.yaml: {key} for {where} must be a number {wanted}, found {value!r}")
     for key in ("tta_flip", "soft_labels"):
         if not isinstance(cfg.get(key, False), bool):
             raise ParamError(f"params.yaml: {key} for {where} must be true or false, found {cfg[key]!r}")

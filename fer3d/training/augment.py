@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -298,3 +299,37 @@ class VoxelAugment:
             dx, dy, dz = torch.randint(-s, s + 1, (3,), generator=generator).tolist()
             x = torch.roll(x, shifts=(dx, dy, dz), dims=(2, 3, 4))
         return x
+
+
+def mix_batch(
+    x: torch.Tensor, target: torch.Tensor, mixup: float, cutmix: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup or CutMix of a batch with a shuffled copy of itself: (x, target) with `target` class
+    probabilities (B, C). `mixup`/`cutmix` are the Beta(α, α) concentrations (0: off); with both on,
+    each batch takes one of the two by a coin flip. One λ and one pairing per batch (Zhang et al.
+    2018, Yun et al. 2019); CutMix pastes a box of area 1 − λ and sets λ to the area really kept."""
+    if mixup < 0 or cutmix < 0 or not (mixup or cutmix):
+        raise ValueError(f"mix_batch needs mixup >= 0 and cutmix >= 0, one of them > 0; got {mixup!r}, {cutmix!r}")
+    if target.dim() != 2 or len(target) != len(x):
+        raise ValueError(f"mix_batch needs (B, C) target probabilities for B={len(x)}, got {tuple(target.shape)}")
+    use_cutmix = bool(cutmix) and (not mixup or bool(torch.rand((), generator=generator) < 0.5))
+    if use_cutmix and x.dim() != IMAGE_DIMS:
+        raise ValueError(f"CutMix needs (B, C, H, W) images, got shape {tuple(x.shape)}")
+    alpha = cutmix if use_cutmix else mixup
+    # torch has no Beta sampler that takes a generator: seed numpy's from ours, so runs repeat
+    seed = int(torch.randint(2**31 - 1, (), generator=generator))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    pair = torch.randperm(len(x), generator=generator).to(x.device)
+    if use_cutmix:
+        h, w = x.shape[-2:]
+        cut = math.sqrt(1 - lam)
+        ch, cw = round(h * cut), round(w * cut)
+        cy, cx = int(torch.randint(h, (), generator=generator)), int(torch.randint(w, (), generator=generator))
+        top, bottom = max(cy - ch // 2, 0), min(cy + (ch - ch // 2), h)
+        left, right = max(cx - cw // 2, 0), min(cx + (cw - cw // 2), w)
+        x = x.clone()
+        x[..., top:bottom, left:right] = x[pair][..., top:bottom, left:right]
+        lam = 1 - (bottom - top) * (right - left) / (h * w)
+    else:
+        x = lam * x + (1 - lam) * x[pair]
+    return x, lam * target + (1 - lam) * target[pair]

@@ -56,6 +56,7 @@ def save(path: Path, run_key: str, run: Run, state: TrainState) -> None:
                 "schedule": run.schedule.state_dict(),
                 "generator": run.generator.get_state(),
                 "torch_rng": torch.get_rng_state(),
+                "average": run.average.state_dict() if run.average is not None else None,
                 "state": asdict(state),
             },
             tmp,
@@ -79,6 +80,8 @@ def resume(path: Path, run_key: str, run: Run, state: TrainState) -> int:
     run.schedule.load_state_dict(saved["schedule"])
     run.generator.set_state(saved["generator"])
     torch.set_rng_state(saved["torch_rng"])
+    if run.average is not None:
+        run.average.load_state_dict(saved["average"])
     for name, value in saved["state"].items():
         setattr(state, name, value)
     print(f"train: resuming {path} after epoch {state.epoch}")

@@ -20,6 +20,8 @@ from ..config import TRAIN, VAL
 from ..device import resolve_device
 from ..models.inputs import autocast, tta_proba
 from . import checkpoint as ckpt
+from .augment import mix_batch
+from .averaging import WeightAverage
 from .features import FeatureSet
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -124,6 +126,12 @@ class Run:
     optimizer: torch.optim.Optimizer
     schedule: torch.optim.lr_scheduler.OneCycleLR
     generator: torch.Generator
+    average: WeightAverage | None = None  # train.ema > 0
+
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        """The weights that are validated and kept: the moving average when there is one."""
+        return self.average.model if self.average is not None else self.model
 
     @property
     def steps_per_epoch(self) -> int:
@@ -148,7 +156,9 @@ class Run:
             optimizer, max_lr=float(cfg["lr"]), total_steps=int(cfg["epochs"]) * steps, pct_start=float(cfg["warmup"])
         )
         generator = torch.Generator().manual_seed(int(cfg["seed"]))
-        return cls(model, features, cfg, device, train_index, val_index, optimizer, schedule, generator)
+        ema = float(cfg.get("ema", 0))
+        average = WeightAverage(model, ema) if ema else None
+        return cls(model, features, cfg, device, train_index, val_index, optimizer, schedule, generator, average)
 
 
 def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
@@ -160,6 +170,7 @@ def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
     start = time.perf_counter()
     batch_size, labels = int(cfg["batch_size"]), torch.from_numpy(features.label)
     soft = torch.from_numpy(features.soft) if cfg.get("soft_labels") and features.soft is not None else None
+    mixup, cutmix = float(cfg.get("mixup", 0)), float(cfg.get("cutmix", 0))
     order = torch.from_numpy(run.train_index)[torch.randperm(len(run.train_index), generator=run.generator)]
     loss_sum, correct, seen = 0.0, 0, 0
     bar = tqdm(
@@ -172,10 +183,13 @@ def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
     for step in bar:
         idx = order[step * batch_size : (step + 1) * batch_size]
         x = features.augment(features.batch(idx, device), run.generator)
-        if features.kind == "image":
-            x = x.contiguous(memory_format=torch.channels_last)
         y = labels[idx].to(device)
         target = soft[idx].to(device) if soft is not None else y  # class probabilities or indices
+        if mixup or cutmix:
+            probs = target if soft is not None else F.one_hot(y, len(features.classes)).float()
+            x, target = mix_batch(x, probs, mixup, cutmix, run.generator)
+        if features.kind == "image":
+            x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device):
             logits = model(x)
             loss = F.cross_entropy(logits.float(), target, label_smoothing=float(cfg["label_smoothing"]))
@@ -183,6 +197,8 @@ def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
         loss.backward()
         run.optimizer.step()
         run.schedule.step()
+        if run.average is not None:
+            run.average.update(model)
         loss_sum += loss.item() * len(idx)
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(idx)
@@ -197,7 +213,7 @@ def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
 def validate(run: Run) -> tuple[float, float]:
     """(accuracy, log-loss) on the validation split, flip-averaged as evaluation scores."""
     proba = predict_proba(
-        run.model, run.features, run.val_index, run.device, tta_flip=bool(run.cfg.get("tta_flip", True))
+        run.evaluated, run.features, run.val_index, run.device, tta_flip=bool(run.cfg.get("tta_flip", True))
     )
     y = run.features.label[run.val_index]
     accuracy = float((proba.argmax(1) == y).mean())
@@ -240,7 +256,7 @@ def fit(
 
 def _epochs(run: Run, state: TrainState, key: str, checkpoint: Path, tracker, progress: bool) -> bool:
     """Train the remaining epochs, a checkpoint after each; True when early stopping ended them."""
-    model, cfg = run.model, run.cfg
+    cfg = run.cfg
     for epoch in range(state.epoch + 1, int(cfg["epochs"]) + 1):
         epoch_start = time.perf_counter()
         trained = train_one_epoch(run, epoch, progress)
@@ -255,7 +271,7 @@ def _epochs(run: Run, state: TrainState, key: str, checkpoint: Path, tracker, pr
             "seconds": round(time.perf_counter() - epoch_start, 2),
             "train_samples_per_second": trained["train_samples_per_second"],
         }
-        state.record(row, val_acc, model)
+        state.record(row, val_acc, run.evaluated)
         _log_epoch(cfg, row, state, tracker)
         ckpt.save(checkpoint, key, run, state)
         patience = int(cfg["patience"])

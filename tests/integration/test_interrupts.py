@@ -108,6 +108,29 @@ def test_resume_after_ctrl_c_with_nothing_changed_gives_the_same_model(repo):
     assert all(torch.equal(resumed[k], v) for k, v in weights(repo / "models" / "landmark_mlp.pt").items())
 
 
+def test_resume_with_the_weight_average_mixup_and_cutmix_gives_the_same_model(repo):
+    """The average is part of the checkpoint and the mixing draws from the run's seeded stream:
+    an interrupted and resumed cnn is the uninterrupted one, bit for bit."""
+    set_params(repo, **{"train.ema": 0.9, "train.mixup": 0.2, "models.cnn.cutmix": 1.0, "models.cnn.epochs": 6})
+    ckpt = repo / "models" / "checkpoints" / "cnn.ckpt"
+    out, err, _ = interrupt_after(stage(repo, "stages.train", "cnn"), "epoch 2/6")
+    assert "the checkpoint after epoch" in err, err[-2000:]
+    saved = torch.load(ckpt, weights_only=False)
+    average = saved["average"]["model"]
+    assert saved["average"]["updates"] > 0
+    assert any(not torch.equal(average[k], v) for k, v in saved["model"].items() if v.is_floating_point())
+    again = stage(repo, "stages.train", "cnn")
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0 and "train: resuming" in out, err[-2000:]
+    resumed = weights(repo / "models" / "cnn.pt")
+    fresh = stage(repo, "stages.train", "cnn")
+    assert fresh.wait(timeout=600) == 0
+    payload = torch.load(repo / "models" / "cnn.pt", weights_only=True)
+    assert all(torch.equal(resumed[k], v) for k, v in payload["state_dict"].items())
+    config = payload["training"]["config"]
+    assert (config["ema"], config["mixup"], config["cutmix"]) == (0.9, 0.2, 1.0)
+
+
 def test_ctrl_c_in_landmarks_with_two_workers_stops_within_seconds(repo):
     set_params(repo, **{"data.limit": 1500, "landmarks.workers": 2})
     run_dvc(repo, "repro", "download", env=QUIET)

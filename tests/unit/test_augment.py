@@ -10,6 +10,7 @@ from fer3d.training.augment import (
     LandmarkAugment,
     flip_images,
     mirror_landmarks,
+    mix_batch,
     random_erase,
     rotate_scale,
     rotation_matrices,
@@ -194,3 +195,49 @@ def test_channels_last_batches_stay_channels_last():
     x = torch.randn(4, 3, 48, 48).contiguous(memory_format=torch.channels_last)
     out = ImageAugment()(x, gen(0))
     assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+def one_hot(labels: list[int], classes: int = 4) -> torch.Tensor:
+    return torch.nn.functional.one_hot(torch.tensor(labels), classes).float()
+
+
+def test_mixup_blends_inputs_and_labels_by_the_same_weight():
+    # inputs that *are* their labels: whatever mixup does to one it must do to the other
+    target = one_hot([0, 1, 2, 3, 1, 0])
+    x, mixed = mix_batch(target.clone(), target, mixup=0.4, cutmix=0, generator=gen(1))
+    assert torch.allclose(x, mixed) and torch.allclose(mixed.sum(1), torch.ones(6))
+    assert not torch.equal(mixed, target)  # a pairing and a weight were drawn
+    again, _ = mix_batch(target.clone(), target, mixup=0.4, cutmix=0, generator=gen(1))
+    other, _ = mix_batch(target.clone(), target, mixup=0.4, cutmix=0, generator=gen(2))
+    assert torch.equal(x, again) and not torch.equal(x, other)
+
+
+def test_cutmix_label_weight_is_the_area_really_pasted():
+    # image i is its one-hot label painted over every pixel (one channel per class), so the pixel
+    # mean of a cut-mixed image is exactly the label mix it should get, boxes clipped at the edge too
+    target = one_hot([0, 1, 2, 3, 2, 1, 0, 3])
+    for seed in range(20):
+        x = target[:, :, None, None].expand(8, 4, 12, 12).clone()
+        mixed_x, mixed = mix_batch(x, target, mixup=0, cutmix=1.0, generator=gen(seed))
+        assert torch.allclose(mixed_x.mean(dim=(2, 3)), mixed, atol=1e-6), seed
+        assert set(mixed_x.unique().tolist()) <= {0.0, 1.0}  # pasted, not blended
+
+
+def test_with_both_on_each_batch_takes_one_of_them():
+    target = one_hot([0, 1, 2, 3])
+    kinds = set()
+    for seed in range(16):
+        x = target[:, :, None, None].expand(4, 4, 6, 6).clone()
+        mixed_x, _ = mix_batch(x, target, mixup=0.4, cutmix=1.0, generator=gen(seed))
+        kinds.add("cutmix" if set(mixed_x.unique().tolist()) <= {0.0, 1.0} else "mixup")
+    assert kinds == {"cutmix", "mixup"}
+
+
+def test_mix_batch_refuses_what_it_cannot_mix():
+    target = one_hot([0, 1])
+    with pytest.raises(ValueError, match="one of them > 0"):
+        mix_batch(torch.zeros(2, 3), target, 0, 0, gen(0))
+    with pytest.raises(ValueError, match="CutMix needs"):
+        mix_batch(torch.zeros(2, 5, 3), target, 0, 1.0, gen(0))
+    with pytest.raises(ValueError, match=r"\(B, C\) target probabilities for B=3"):
+        mix_batch(torch.zeros(3, 1, 4, 4), target, 0.2, 0, gen(0))

@@ -45,6 +45,10 @@ def test_bad_training_params_are_named(key, value, message):
         ("momentum", 1.5, "momentum for models.cnn must be in [0, 1), found 1.5"),
         ("threads", -1, "threads for models.cnn must be >= 0, found -1"),
         ("threads", 1.5, "threads for models.cnn must be an integer, found 1.5"),
+        ("ema", 1, "ema for models.cnn must be a number in [0, 1), found 1"),
+        ("ema", True, "ema for models.cnn must be a number in [0, 1), found True"),
+        ("mixup", -0.2, "mixup for models.cnn must be a number >= 0, found -0.2"),
+        ("cutmix", "on", "cutmix for models.cnn must be a number >= 0, found 'on'"),
     ],
 )
 def test_bad_optimizer_settings_are_named(key, value, message):
@@ -142,3 +146,28 @@ def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
     path.write_text((ROOT / "params.yaml").read_text().replace("lr: 0.002", "lr: 1e-3", 1))
     p = params.load(path)
     assert p["lr"] == 0.001 and params.model_config(p, "cnn")["lr"] == 0.001
+
+
+def test_cutmix_is_refused_for_a_model_without_images():
+    from stages.train import model_settings
+
+    p = real_params()
+    p["models"]["landmark_mlp"]["cutmix"] = 1.0
+    with pytest.raises(ParamError, match=re.escape("cutmix for models.landmark_mlp must be 0: CutMix pastes image")):
+        model_settings(p, "landmark_mlp")
+    p["models"]["landmark_mlp"]["cutmix"] = 0
+    p["models"]["landmark_mlp"]["mixup"] = 0.2  # mixing points is fine
+    cfg, options = model_settings(p, "landmark_mlp")
+    assert cfg["mixup"] == 0.2 and "mixup" not in options and "cutmix" not in options
+
+
+def test_a_model_file_records_the_regularisers_only_when_they_are_on():
+    from stages.train import model_settings, recipe
+
+    p = real_params()
+    default, _ = model_settings(p, "cnn")
+    assert {"ema", "mixup", "cutmix", "threads"}.isdisjoint(recipe(default))
+    p["train"]["ema"] = 0.999
+    p["models"]["cnn"]["cutmix"] = 1.0
+    on, _ = model_settings(p, "cnn")
+    assert recipe(on)["ema"] == 0.999 and recipe(on)["cutmix"] == 1.0 and "mixup" not in recipe(on)
