@@ -284,7 +284,8 @@ def _log_epoch(cfg: dict, row: dict, state: TrainState, tracker) -> None:
     # one line per epoch even without progress bars, so `dvc repro` logs show the curve
     print(
         f"{cfg['name']} epoch {row['epoch']}/{cfg['epochs']}: train loss {row['train_loss']:.3f} "
-        f"acc {row['train_acc']:.3f} | val acc {row['val_acc']:.4f} (best {state.best_val_acc:.4f} @ "
+        # the best from the same 5-decimal value as the row's, so the two never print 0.5796 vs 0.5795
+        f"acc {row['train_acc']:.3f} | val acc {row['val_acc']:.4f} (best {round(state.best_val_acc, 5):.4f} @ "
         f"{state.best_epoch}) | {row['seconds']:.0f} s",
         flush=True,
     )

@@ -74,6 +74,18 @@ def weights(path: Path) -> dict:
     return torch.load(path, weights_only=True)["state_dict"]
 
 
+def assert_resumed_equals_fresh(repo: Path, model: str) -> None:
+    """Finish the interrupted training from its checkpoint, then train again from scratch: the
+    two model files must hold the same weights."""
+    again = stage(repo, "stages.train", model)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0 and "train: resuming" in out, err[-2000:]
+    resumed = weights(repo / "models" / f"{model}.pt")
+    fresh = stage(repo, "stages.train", model)
+    assert fresh.wait(timeout=600) == 0
+    assert all(torch.equal(resumed[k], v) for k, v in weights(repo / "models" / f"{model}.pt").items())
+
+
 def test_ctrl_c_in_training_keeps_the_checkpoint_and_a_data_change_refuses_it(repo):
     ckpt = repo / "models" / "checkpoints" / "landmark_mlp.ckpt"
     out, err, _ = interrupt_after(stage(repo, "stages.train", "landmark_mlp"), f"epoch 2/{EPOCHS}")
@@ -97,15 +109,9 @@ def test_ctrl_c_in_training_keeps_the_checkpoint_and_a_data_change_refuses_it(re
 
 
 def test_resume_after_ctrl_c_with_nothing_changed_gives_the_same_model(repo):
-    out, err, _ = interrupt_after(stage(repo, "stages.train", "landmark_mlp"), f"epoch 3/{EPOCHS}")
+    _, err, _ = interrupt_after(stage(repo, "stages.train", "landmark_mlp"), f"epoch 3/{EPOCHS}")
     assert "the checkpoint after epoch" in err
-    again = stage(repo, "stages.train", "landmark_mlp")
-    out, err = again.communicate(timeout=600)
-    assert again.returncode == 0 and "train: resuming" in out, err[-2000:]
-    resumed = weights(repo / "models" / "landmark_mlp.pt")
-    fresh = stage(repo, "stages.train", "landmark_mlp")
-    assert fresh.wait(timeout=600) == 0
-    assert all(torch.equal(resumed[k], v) for k, v in weights(repo / "models" / "landmark_mlp.pt").items())
+    assert_resumed_equals_fresh(repo, "landmark_mlp")
 
 
 def test_resume_with_the_weight_average_mixup_and_cutmix_gives_the_same_model(repo):
@@ -113,21 +119,14 @@ def test_resume_with_the_weight_average_mixup_and_cutmix_gives_the_same_model(re
     an interrupted and resumed cnn is the uninterrupted one, bit for bit."""
     set_params(repo, **{"train.ema": 0.9, "train.mixup": 0.2, "models.cnn.cutmix": 1.0, "models.cnn.epochs": 6})
     ckpt = repo / "models" / "checkpoints" / "cnn.ckpt"
-    out, err, _ = interrupt_after(stage(repo, "stages.train", "cnn"), "epoch 2/6")
+    _, err, _ = interrupt_after(stage(repo, "stages.train", "cnn"), "epoch 2/6")
     assert "the checkpoint after epoch" in err, err[-2000:]
     saved = torch.load(ckpt, weights_only=False)
     average = saved["average"]["model"]
     assert saved["average"]["updates"] > 0
     assert any(not torch.equal(average[k], v) for k, v in saved["model"].items() if v.is_floating_point())
-    again = stage(repo, "stages.train", "cnn")
-    out, err = again.communicate(timeout=600)
-    assert again.returncode == 0 and "train: resuming" in out, err[-2000:]
-    resumed = weights(repo / "models" / "cnn.pt")
-    fresh = stage(repo, "stages.train", "cnn")
-    assert fresh.wait(timeout=600) == 0
-    payload = torch.load(repo / "models" / "cnn.pt", weights_only=True)
-    assert all(torch.equal(resumed[k], v) for k, v in payload["state_dict"].items())
-    config = payload["training"]["config"]
+    assert_resumed_equals_fresh(repo, "cnn")
+    config = torch.load(repo / "models" / "cnn.pt", weights_only=True)["training"]["config"]
     assert (config["ema"], config["mixup"], config["cutmix"]) == (0.9, 0.2, 1.0)
 
 
