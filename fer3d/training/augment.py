@@ -328,7 +328,7 @@ def mix_batch(
         top, bottom = max(cy - ch // 2, 0), min(cy + (ch - ch // 2), h)
         left, right = max(cx - cw // 2, 0), min(cx + (cw - cw // 2), w)
         x = x.clone()
-        x[..., top:bottom, left:right] = x[pair][..., top:bottom, left:right]
+        x[..., top:bottom, left:right] = x[..., top:bottom, left:right][pair]  # copies the boxes, not the batch
         lam = 1 - (bottom - top) * (right - left) / (h * w)
     else:
         x = lam * x + (1 - lam) * x[pair]
