@@ -1,49 +1,64 @@
 """Print the README's results tables from the committed metrics (after `dvc repro`).
 
-python bench/results_table.py [PROJECT]   # another copy's metrics, e.g. a clone run with data.labels: ferplus
+python bench/results_table.py [PROJECT]               # another copy's metrics, e.g. results/ferplus
+python bench/results_table.py NEW --against OLD       # two runs side by side: what each minute bought
 """
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    print((ROOT / "metrics" / "comparison.md").read_text())
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("project", nargs="?", type=Path, default=PROJECT, help="a folder holding metrics/")
+    parser.add_argument("--against", type=Path, help="an older run's folder: print the two side by side")
+    args = parser.parse_args()
+    for folder in (args.project, args.against):
+        if folder is not None and not (folder / "metrics" / "summary.json").is_file():
+            parser.error(f"{folder}: expected metrics/summary.json there (a project after `dvc repro`)")
+    if args.against is not None:
+        print_old_vs_new(args.against, args.project)
+        return
+    print_tables(args.project)
+
+
+def print_tables(root: Path) -> None:
+    print((root / "metrics" / "comparison.md").read_text())
     print(
         "| model | parameters | epochs run (best) | train minutes | s/epoch | train samples/s | test images/s |\n"
         "|---|---|---|---|---|---|---|"
     )
     total = 0.0
-    for path in sorted((ROOT / "metrics" / "train").glob("*.json")):
+    for path in sorted((root / "metrics" / "train").glob("*.json")):
         t = json.loads(path.read_text())
-        ev = json.loads((ROOT / "metrics" / "eval" / path.name).read_text())
+        ev = json.loads((root / "metrics" / "eval" / path.name).read_text())
         total += t["train_minutes"]
         print(
             f"| {t['model']} | {t['parameters']:,} | {t['epochs_run']} ({t['best_epoch']}) | {t['train_minutes']} | "
             f"{t['seconds_per_epoch']} | {t['train_samples_per_second']} | {ev.get('images_per_second')} |"
         )
     stages = sum(
-        json.loads((ROOT / "metrics" / f"{s}.json").read_text())["seconds"]
+        json.loads((root / "metrics" / f"{s}.json").read_text())["seconds"]
         for s in ("data", "landmarks", "meshes", "voxels")
     )
-    summary = json.loads((ROOT / "metrics" / "summary.json").read_text())
+    summary = json.loads((root / "metrics" / "summary.json").read_text())
     for row, fusion in summary["fusions"].items():
         print(
             f"\n`{row}` weights (fitted on PublicTest): "
             + ", ".join(f"{m} {w:g}" for m, w in zip(fusion["models"], fusion["weights"]))
         )
-    print_minutes_table(summary, total)
-    print_shift_table()
+    print_minutes_table(root, summary, total)
+    print_shift_table(root)
     print(
         f"\ntraining {total:.1f} min + data stages {stages / 60:.1f} min + evaluate {summary['seconds'] / 60:.1f} min "
         f"= {total + stages / 60 + summary['seconds'] / 60:.1f} min of stage time"
     )
 
 
-def print_minutes_table(summary: dict, total: float) -> None:
+def print_minutes_table(root: Path, summary: dict, total: float) -> None:
     """What each model's training minutes buy: its PrivateTest accuracy and its weight in `fusion`."""
     fusion = summary["fusions"].get("fusion", {"models": [], "weights": []})
     weight = dict(zip(fusion["models"], fusion["weights"]))
@@ -51,7 +66,7 @@ def print_minutes_table(summary: dict, total: float) -> None:
         "\n| model | train minutes | share of training | PrivateTest acc | weight in `fusion` |\n|---|---|---|---|---|"
     )
     for path in sorted(
-        (ROOT / "metrics" / "train").glob("*.json"), key=lambda p: -json.loads(p.read_text())["train_minutes"]
+        (root / "metrics" / "train").glob("*.json"), key=lambda p: -json.loads(p.read_text())["train_minutes"]
     ):
         t = json.loads(path.read_text())
         print(
@@ -60,9 +75,9 @@ def print_minutes_table(summary: dict, total: float) -> None:
         )
 
 
-def print_shift_table() -> None:
+def print_shift_table(root) -> None:
     """PrivateTest accuracy under the shift suite (metrics/shifts.json), when the stage has run."""
-    path = ROOT / "metrics" / "shifts.json"
+    path = root / "metrics" / "shifts.json"
     if not path.exists():
         return
     shifts = json.loads(path.read_text())
@@ -72,6 +87,49 @@ def print_shift_table() -> None:
         test = r["test"]
         cells = [f"{100 * test[k]:.2f}%" for k in ("plain", *suite, "shifted")]
         print(f"| {name} | " + " | ".join(cells) + f" | {100 * test['drop']:.1f} |")
+
+
+def run_numbers(folder: Path) -> dict[str, dict]:
+    """Per model and fusion row: training minutes (models only), PrivateTest accuracy, shifted accuracy."""
+    summary = json.loads((folder / "metrics" / "summary.json").read_text())
+    shifts_path = folder / "metrics" / "shifts.json"
+    shifted = json.loads(shifts_path.read_text())["models"] if shifts_path.exists() else {}
+    rows = {name: {"test": acc, "minutes": None, "shifted": None} for name, acc in summary["test_acc"].items()}
+    for path in (folder / "metrics" / "train").glob("*.json"):
+        t = json.loads(path.read_text())
+        rows.setdefault(t["model"], {"test": None, "shifted": None})["minutes"] = t["train_minutes"]
+    for name, r in shifted.items():
+        rows.setdefault(name, {"test": None, "minutes": None})["shifted"] = r["test"]["shifted"]
+    return rows
+
+
+def print_old_vs_new(old_folder: Path, new_folder: Path) -> None:
+    """The two runs' minutes, PrivateTest and shifted accuracy per model and fusion row, and the change."""
+    old, new = run_numbers(old_folder), run_numbers(new_folder)
+
+    def pct(v):
+        return "–" if v is None else f"{100 * v:.2f}%"
+
+    def mins(v):
+        return "–" if v is None else f"{v:.1f}"
+
+    def delta(a, b):
+        return "–" if a is None or b is None else f"{100 * (b - a):+.2f}"
+
+    print(f"old: {old_folder}, new: {new_folder}\n")
+    print(
+        "| model | train minutes old → new | PrivateTest old | new | change | shifted old | new | change |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
+    for name in [*old, *(n for n in new if n not in old)]:
+        o, n = old.get(name, {}), new.get(name, {})
+        print(
+            f"| {name} | {mins(o.get('minutes'))} → {mins(n.get('minutes'))} | {pct(o.get('test'))} | "
+            f"{pct(n.get('test'))} | {delta(o.get('test'), n.get('test'))} | {pct(o.get('shifted'))} | "
+            f"{pct(n.get('shifted'))} | {delta(o.get('shifted'), n.get('shifted'))} |"
+        )
+    totals = [sum(r["minutes"] or 0 for r in run.values()) for run in (old, new)]
+    print(f"\ntraining minutes in all: {totals[0]:.1f} → {totals[1]:.1f}")
 
 
 if __name__ == "__main__":
