@@ -339,9 +339,14 @@ def build(paths: Paths) -> Doc:
     evals = {p.stem: _json(p) for p in sorted(paths.eval_metrics.glob("*.json"))}
     evals = _ordered(evals, evals)
     data = _json(metrics / "data.json") or {}
-    doc = Doc("fer3d: FER2013 emotion recognition, 2D images vs 3D face meshes")
+    from_folder = "classes" in data  # the download stage records a folder source's own class names
+    classes = (summary or {}).get("classes") or data.get("classes") or []
+    labels = "the folder's" if from_folder else (summary or {}).get("labels", "fer2013")
+    dataset = "labelled face folder" if from_folder else "FER2013"
+    doc = Doc(f"fer3d: {dataset} emotion recognition, 2D images vs 3D face meshes")
     doc.p(
-        f"FER2013 rows: {_num(data.get('rows'), '{:,}')} (limit {data.get('limit', '?')}; 0 = all). "
+        f"Data: {data.get('source', '?')}, {_num(data.get('rows'), '{:,}')} rows (limit {data.get('limit', '?')}; "
+        f"0 = all); labels: {labels}, {len(classes) or '?'} classes. "
         "All numbers come from the DVC pipeline's metrics files; `dvc repro` rewrites this report."
     )
     _comparison(doc, evals, summary)

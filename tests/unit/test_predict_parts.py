@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from fer3d.config import EMOTIONS, Paths
 from fer3d.inference import Classifier
 from fer3d.models import build_model
 from fer3d.reporting import gradcam, report
+from tests.conftest import ROOT
 from tests.unit.model_files import make_model_file, mean_face
 
 
@@ -158,6 +160,18 @@ def test_report_from_metrics_files(tmp_path):
     assert "metrics/landmarks.json is missing" in md  # a missing file is said, not fatal
     assert html.count("data:image/png;base64,") == 2 and "http" not in html
     assert (tmp_path / "reports" / "training_curves.png").exists()
+    assert md.startswith("# fer3d: FER2013 emotion recognition") and "labels: fer2013, ? classes" in md
+    (m / "data.json").write_text(json.dumps({"source": "folder:faces", "rows": 40, "limit": 0, "classes": ["a", "b"]}))
+    md = report.write_report(Paths(tmp_path))[0].read_text()
+    assert md.startswith("# fer3d: labelled face folder emotion recognition")
+    assert "Data: folder:faces, 40 rows" in md and "labels: the folder's, 2 classes" in md
+
+
+def test_report_of_the_committed_ferplus_run_names_its_labels(tmp_path):
+    shutil.copytree(ROOT / "results" / "ferplus" / "metrics", tmp_path / "metrics")
+    md = report.write_report(Paths(tmp_path))[0].read_text()
+    assert "labels: ferplus, 8 classes" in md and "| resnet | 2d | 87.12% |" in md
+    assert "| neutral | contempt |" in md  # the per-class table has the 8th class
 
 
 # the stored pixels a camera writes for each EXIF orientation, from the upright picture (PIL)
