@@ -75,7 +75,7 @@ def print_minutes_table(root: Path, summary: dict, total: float) -> None:
         )
 
 
-def print_shift_table(root) -> None:
+def print_shift_table(root: Path) -> None:
     """PrivateTest accuracy under the shift suite (metrics/shifts.json), when the stage has run."""
     path = root / "metrics" / "shifts.json"
     if not path.exists():
@@ -94,12 +94,18 @@ def run_numbers(folder: Path) -> dict[str, dict]:
     summary = json.loads((folder / "metrics" / "summary.json").read_text())
     shifts_path = folder / "metrics" / "shifts.json"
     shifted = json.loads(shifts_path.read_text())["models"] if shifts_path.exists() else {}
-    rows = {name: {"test": acc, "minutes": None, "shifted": None} for name, acc in summary["test_acc"].items()}
+    rows: dict[str, dict] = {}
+
+    def row(name: str) -> dict:
+        return rows.setdefault(name, {"test": None, "minutes": None, "shifted": None})
+
+    for name, acc in summary["test_acc"].items():
+        row(name)["test"] = acc
     for path in (folder / "metrics" / "train").glob("*.json"):
         t = json.loads(path.read_text())
-        rows.setdefault(t["model"], {"test": None, "shifted": None})["minutes"] = t["train_minutes"]
+        row(t["model"])["minutes"] = t["train_minutes"]
     for name, r in shifted.items():
-        rows.setdefault(name, {"test": None, "minutes": None})["shifted"] = r["test"]["shifted"]
+        row(name)["shifted"] = r["test"]["shifted"]
     return rows
 
 

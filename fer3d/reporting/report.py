@@ -340,8 +340,9 @@ def build(paths: Paths) -> Doc:
     evals = _ordered(evals, evals)
     data = _json(metrics / "data.json") or {}
     from_folder = "classes" in data  # the download stage records a folder source's own class names
-    classes = (summary or {}).get("classes") or data.get("classes") or []
-    labels = "the folder's" if from_folder else (summary or {}).get("labels", "fer2013")
+    run = summary or {}
+    classes = run.get("classes") or data.get("classes") or []
+    labels = "the folder's" if from_folder else run.get("labels", "fer2013")
     dataset = "labelled face folder" if from_folder else "FER2013"
     doc = Doc(f"fer3d: {dataset} emotion recognition, 2D images vs 3D face meshes")
     doc.p(
