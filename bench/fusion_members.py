@@ -1,0 +1,124 @@
+"""What other members would do to a fusion row, without re-running the pipeline: weights re-fitted
+on PublicTest (as the evaluate stage fits them, fer3d.inference.fusion.fit_weights) and accuracy on
+PublicTest and on all of PrivateTest, for member sets taken from a finished run's stored
+probabilities (metrics/probabilities.npz) and from other model files scored here, e.g. trials with
+a longer schedule. Used for the budget question of issue 13: what a better cnn is worth to the
+fusion, and what the fusion loses without the models that got no weight.
+
+    python bench/fusion_members.py [--run DIR] [--model cnn28=/tmp/exp/c28/models/cnn.pt ...] \\
+        [--row NAME=m1,m2,... ...] [--json out.json]
+
+Without --row: the run's own rows (models/fusion.json) and, for each --model, the `fusion` row with
+it in place of the member of the same architecture. 3D members vote only where FaceMesh found a
+face, the evaluate stage's rule."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fer3d import params
+from fer3d.config import TEST, VAL, Paths
+from fer3d.data import labels as label_set
+from fer3d.inference.fusion import Fusion, fit_weights, load_fusions
+from fer3d.inference.onnx_export import bulk_classifier
+from fer3d.io import load_npz
+
+
+def stored_probabilities(paths: Paths) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The evaluate stage's rows (PublicTest + PrivateTest), their has_mesh and every model's
+    probabilities (fusion rows left out: they are re-fitted here)."""
+    stored = load_npz(paths.probabilities)
+    fusions = load_fusions(paths.fusion)
+    models = {k: stored[k] for k in stored if k not in ("rows", "has_mesh") and k not in fusions}
+    return stored["rows"], stored["has_mesh"], models
+
+
+def score_file(path: str, paths: Paths, rows: np.ndarray) -> tuple[np.ndarray, str, str]:
+    """(probabilities on `rows`, family, architecture name) of one model file, through its own
+    Classifier (onnxruntime where the evaluate stage's CPU backend would use it)."""
+    classifier = bulk_classifier(path, torch.device("cpu"), "auto")
+    if classifier.needs_mesh:
+        lm = load_npz(paths.landmarks)
+        proba = classifier.predict_proba(points=lm["landmarks"][rows].astype(np.float32), has_mesh=lm["found"][rows])
+    else:
+        proba = classifier.predict_proba(crops=load_npz(paths.fer2013)["images"][rows])
+    return proba, classifier.family, classifier.name
+
+
+def parse_named(items: list[str], what: str) -> dict[str, str]:
+    named = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            sys.exit(f"{what} must be NAME=VALUE, found {item!r}")
+        named[name] = value
+    return named
+
+
+def evaluate_row(
+    members: list[str],
+    probas: dict,
+    families: dict,
+    prior: list[float],
+    label: np.ndarray,
+    split: np.ndarray,
+    has_mesh: np.ndarray,
+) -> dict:
+    val = split == VAL
+    takes = [has_mesh if families[m] == "3d" else np.ones_like(has_mesh) for m in members]
+    weights = fit_weights([probas[m][val] for m in members], label[val], [t[val] for t in takes])
+    fusion = Fusion("row", members, [float(w) for w in weights], [families[m] for m in members], prior)
+    pred = fusion.combine(probas, has_mesh).argmax(1)
+    acc = {key: float((pred[split == s] == label[split == s]).mean()) for key, s in (("val", VAL), ("test", TEST))}
+    return {"members": members, "weights": [round(float(w), 4) for w in weights], **acc}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default=".", help="a finished run's folder (probabilities.npz, models/fusion.json)")
+    ap.add_argument("--model", action="append", default=[], help="NAME=PATH of a model file to score and use")
+    ap.add_argument("--row", action="append", default=[], help="NAME=m1,m2,... a member set to fit and score")
+    ap.add_argument("--json", help="also write the rows here")
+    args = ap.parse_args()
+    paths = Paths(args.run)
+    labels = label_set.load(paths, str(params.get(params.load(paths.params), "data.labels", str)))
+    rows, has_mesh, probas = stored_probabilities(paths)
+    label = labels.label[rows]
+    split = np.where(labels.kept[rows], load_npz(paths.fer2013)["split"][rows], -1)
+    fusions = load_fusions(paths.fusion)
+    families = {m: f for fu in fusions.values() for m, f in zip(fu.members, fu.families)}
+    architecture = {m: m for m in probas}
+    for name, path in parse_named(args.model, "--model").items():
+        probas[name], families[name], architecture[name] = score_file(path, paths, rows)
+        if probas[name].shape[1] != len(labels.classes):
+            sys.exit(f"{path}: {probas[name].shape[1]} classes, the run's label set has {len(labels.classes)}")
+    table = {name: f.members for name, f in fusions.items()}
+    if args.row:
+        table = {name: value.split(",") for name, value in parse_named(args.row, "--row").items()}
+    else:
+        for name in parse_named(args.model, "--model"):
+            swapped = [name if architecture[name] == m else m for m in fusions["fusion"].members]
+            table[f"fusion, {name} for {architecture[name]}"] = swapped
+    unknown = sorted({m for members in table.values() for m in members} - set(probas))
+    if unknown:
+        sys.exit(f"--row names {unknown}: not in {paths.probabilities} nor given with --model ({sorted(probas)})")
+    prior = fusions["fusion"].prior  # every model file of a run keeps the same training prior
+    results = {
+        name: evaluate_row(members, probas, families, prior, label, split, has_mesh) for name, members in table.items()
+    }
+    print("| row | PublicTest | PrivateTest | weights |\n|---|---|---|---|")
+    for name, r in results.items():
+        weights = ", ".join(f"{m} {w}" for m, w in zip(r["members"], r["weights"]))
+        print(f"| {name} | {100 * r['val']:.2f}% | {100 * r['test']:.2f}% | {weights} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

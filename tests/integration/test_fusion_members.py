@@ -1,0 +1,86 @@
+"""bench/fusion_members.py on the tiny pipeline's finished run: re-fitting the run's own fusion rows
+from the stored probabilities gives the evaluate stage's weights and accuracies, a model file scored
+anew in place of the same file changes nothing, other member sets are fitted and scored, and a
+member that is nowhere is named."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fer3d.inference.fusion import load_fusions
+from tests.conftest import requires_data
+from tests.integration.models_fixture import QUIET
+
+pytestmark = [requires_data, pytest.mark.slow]
+
+
+def fusion_members(repo, tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    out = tmp_path / "rows.json"
+    result = subprocess.run(
+        [sys.executable, "bench/fusion_members.py", "--run", ".", "--json", str(out), *args],
+        cwd=repo,
+        env={**os.environ, **QUIET},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return result, (json.loads(out.read_text()) if out.exists() else {})
+
+
+def test_refitted_rows_are_the_evaluate_stage_rows(tiny_repo, tmp_path):
+    result, rows = fusion_members(tiny_repo, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    fusions = load_fusions(tiny_repo / "models" / "fusion.json")
+    assert set(rows) == set(fusions) == {"fusion", "fusion_2d", "fusion_3d"}
+    for name, fusion in fusions.items():
+        evaluated = json.loads((tiny_repo / "metrics" / "eval" / f"{name}.json").read_text())
+        assert rows[name]["members"] == fusion.members
+        assert rows[name]["weights"] == pytest.approx(fusion.weights, abs=1e-4), name
+        assert rows[name]["val"] == pytest.approx(evaluated["val_acc"], abs=1e-5), name
+        assert rows[name]["test"] == pytest.approx(evaluated["scores"]["test"]["accuracy"], abs=1e-5), name
+        assert f"| {name} | {100 * rows[name]['val']:.2f}% | {100 * rows[name]['test']:.2f}% |" in result.stdout
+
+
+def test_a_model_file_swapped_in_and_a_chosen_member_set(tiny_repo, tmp_path):
+    result, rows = fusion_members(
+        tiny_repo,
+        tmp_path,
+        "--model",
+        "cnn_again=models/cnn.pt",
+        "--model",
+        "mlp_again=models/landmark_mlp.pt",
+        "--row",
+        "two=resnet,landmark_mlp",
+        "--row",
+        "swapped=cnn_again,resnet,mlp_again",
+        "--row",
+        "stored=cnn,resnet,landmark_mlp",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list(rows) == ["two", "swapped", "stored"]
+    assert rows["two"]["members"] == ["resnet", "landmark_mlp"] and len(rows["two"]["weights"]) == 2
+    assert all(w >= 0 for w in rows["two"]["weights"])
+    # the same files, scored again (onnxruntime, within 1e-4 of the stored torch probabilities)
+    assert rows["swapped"]["weights"] == pytest.approx(rows["stored"]["weights"], abs=1e-3)
+    assert rows["swapped"]["val"] == pytest.approx(rows["stored"]["val"], abs=0.02)
+    assert rows["swapped"]["test"] == pytest.approx(rows["stored"]["test"], abs=0.02)
+
+
+def test_default_rows_add_the_fusion_with_each_model_in_place(tiny_repo, tmp_path):
+    result, rows = fusion_members(tiny_repo, tmp_path, "--model", "vgg_again=models/vgg.pt")
+    assert result.returncode == 0, result.stderr[-3000:]
+    fusion = load_fusions(tiny_repo / "models" / "fusion.json")["fusion"]
+    swapped = rows["fusion, vgg_again for vgg"]
+    assert swapped["members"] == ["vgg_again" if m == "vgg" else m for m in fusion.members]
+    assert swapped["weights"] == pytest.approx(rows["fusion"]["weights"], abs=1e-3)
+
+
+def test_an_unknown_member_is_named(tiny_repo, tmp_path):
+    result, rows = fusion_members(tiny_repo, tmp_path, "--row", "bad=resnet,cnn28")
+    assert result.returncode != 0 and not rows
+    assert "cnn28" in result.stderr and "--model" in result.stderr
