@@ -8,8 +8,8 @@ fusion, and what the fusion loses without the models that got no weight.
     python bench/fusion_members.py [--run DIR] [--model cnn28=/tmp/exp/c28/models/cnn.pt ...] \\
         [--row NAME=m1,m2,... ...] [--json out.json]
 
-Without --row: the run's own rows (models/fusion.json) and, for each --model, the `fusion` row with
-it in place of the member of the same architecture. 3D members vote only where FaceMesh found a
+Without --row: the run's own rows (models/fusion.json) and, for each --model, the widest row (`fusion`)
+with it in place of the member of the same architecture. 3D members vote only where FaceMesh found a
 face, the evaluate stage's rule."""
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def main() -> None:
     label = labels.label[rows]
     split = np.where(labels.kept[rows], load_npz(paths.fer2013)["split"][rows], -1)
     fusions = load_fusions(paths.fusion)
-    families = {m: f for fu in fusions.values() for m, f in zip(fu.members, fu.families)}
+    families = {m: json.loads((paths.eval_metrics / f"{m}.json").read_text())["family"] for m in probas}
     architecture = {m: m for m in probas}
     for name, path in parse_named(args.model, "--model").items():
         probas[name], families[name], architecture[name] = score_file(path, paths, rows)
@@ -101,14 +101,15 @@ def main() -> None:
     table = {name: f.members for name, f in fusions.items()}
     if args.row:
         table = {name: value.split(",") for name, value in parse_named(args.row, "--row").items()}
-    else:
+    else:  # each model file in place of its architecture in the widest row (`fusion`, by default)
+        widest = max(fusions.values(), key=lambda f: len(f.members))
         for name in parse_named(args.model, "--model"):
-            swapped = [name if architecture[name] == m else m for m in fusions["fusion"].members]
-            table[f"fusion, {name} for {architecture[name]}"] = swapped
+            swapped = [name if architecture[name] == m else m for m in widest.members]
+            table[f"{widest.name}, {name} for {architecture[name]}"] = swapped
     unknown = sorted({m for members in table.values() for m in members} - set(probas))
     if unknown:
         sys.exit(f"--row names {unknown}: not in {paths.probabilities} nor given with --model ({sorted(probas)})")
-    prior = fusions["fusion"].prior  # every model file of a run keeps the same training prior
+    prior = next(iter(fusions.values())).prior  # every model file of a run keeps the same one
     results = {
         name: evaluate_row(members, probas, families, prior, label, split, has_mesh) for name, members in table.items()
     }
