@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,14 +26,13 @@ from fer3d.config import TEST, VAL, Paths
 from fer3d.data import labels as label_set
 from fer3d.inference.fusion import Fusion, fit_weights, load_fusions
 from fer3d.inference.onnx_export import bulk_classifier
-from fer3d.io import load_npz
+from fer3d.io import load_npz, save_json
 
 
-def stored_probabilities(paths: Paths) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def stored_probabilities(paths: Paths, fusions: dict) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """The evaluate stage's rows (PublicTest + PrivateTest), their has_mesh and every model's
-    probabilities (fusion rows left out: they are re-fitted here)."""
+    probabilities (the `fusions` rows left out: they are re-fitted here)."""
     stored = load_npz(paths.probabilities)
-    fusions = load_fusions(paths.fusion)
     models = {k: stored[k] for k in stored if k not in ("rows", "has_mesh") and k not in fusions}
     return stored["rows"], stored["has_mesh"], models
 
@@ -88,10 +86,10 @@ def main() -> None:
     args = ap.parse_args()
     paths = Paths(args.run)
     labels = label_set.load(paths, str(params.get(params.load(paths.params), "data.labels", str)))
-    rows, has_mesh, probas = stored_probabilities(paths)
+    fusions = load_fusions(paths.fusion)
+    rows, has_mesh, probas = stored_probabilities(paths, fusions)
     label = labels.label[rows]
     split = np.where(labels.kept[rows], load_npz(paths.fer2013)["split"][rows], -1)
-    fusions = load_fusions(paths.fusion)
     families = {m: json.loads((paths.eval_metrics / f"{m}.json").read_text())["family"] for m in probas}
     architecture = {m: m for m in probas}
     for name, path in parse_named(args.model, "--model").items():
@@ -118,7 +116,7 @@ def main() -> None:
         weights = ", ".join(f"{m} {w}" for m, w in zip(r["members"], r["weights"]))
         print(f"| {name} | {100 * r['val']:.2f}% | {100 * r['test']:.2f}% | {weights} |")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        save_json(args.json, results)
 
 
 if __name__ == "__main__":
