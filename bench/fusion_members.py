@@ -37,7 +37,7 @@ def stored_probabilities(paths: Paths, fusions: dict) -> tuple[np.ndarray, np.nd
     return stored["rows"], stored["has_mesh"], models
 
 
-def score_file(path: str, paths: Paths, rows: np.ndarray) -> tuple[np.ndarray, str, str]:
+def score_file(path: str, paths: Paths, crops: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, str, str]:
     """(probabilities on `rows`, family, architecture name) of one model file, through its own
     Classifier (onnxruntime where the evaluate stage's CPU backend would use it)."""
     classifier = bulk_classifier(path, torch.device("cpu"), "auto")
@@ -45,7 +45,7 @@ def score_file(path: str, paths: Paths, rows: np.ndarray) -> tuple[np.ndarray, s
         lm = load_npz(paths.landmarks)
         proba = classifier.predict_proba(points=lm["landmarks"][rows].astype(np.float32), has_mesh=lm["found"][rows])
     else:
-        proba = classifier.predict_proba(crops=load_npz(paths.fer2013)["images"][rows])
+        proba = classifier.predict_proba(crops=crops)
     return proba, classifier.family, classifier.name
 
 
@@ -89,11 +89,12 @@ def main() -> None:
     fusions = load_fusions(paths.fusion)
     rows, has_mesh, probas = stored_probabilities(paths, fusions)
     label = labels.label[rows]
-    split = np.where(labels.kept[rows], load_npz(paths.fer2013)["split"][rows], -1)
+    fer = load_npz(paths.fer2013)  # read once: the split here, the crops for every --model
+    split = np.where(labels.kept[rows], fer["split"][rows], -1)
     families = {m: json.loads((paths.eval_metrics / f"{m}.json").read_text())["family"] for m in probas}
     architecture = {m: m for m in probas}
     for name, path in parse_named(args.model, "--model").items():
-        probas[name], families[name], architecture[name] = score_file(path, paths, rows)
+        probas[name], families[name], architecture[name] = score_file(path, paths, fer["images"][rows], rows)
         if probas[name].shape[1] != len(labels.classes):
             sys.exit(f"{path}: {probas[name].shape[1]} classes, the run's label set has {len(labels.classes)}")
     table = {name: f.members for name, f in fusions.items()}
