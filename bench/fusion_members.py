@@ -15,6 +15,7 @@ face, the evaluate stage's rule."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 
@@ -37,13 +38,20 @@ def stored_probabilities(paths: Paths, fusions: dict) -> tuple[np.ndarray, np.nd
     return stored["rows"], stored["has_mesh"], models
 
 
+@functools.cache
+def mesh_inputs(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(landmarks, found) of every FER2013 row: read once however many 3D --model files there are."""
+    lm = load_npz(path)
+    return lm["landmarks"].astype(np.float32, copy=False), lm["found"]
+
+
 def score_file(path: str, paths: Paths, crops: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, str, str]:
     """(probabilities on `rows`, family, architecture name) of one model file, through its own
     Classifier (onnxruntime where the evaluate stage's CPU backend would use it)."""
     classifier = bulk_classifier(path, torch.device("cpu"), "auto")
     if classifier.needs_mesh:
-        lm = load_npz(paths.landmarks)
-        proba = classifier.predict_proba(points=lm["landmarks"][rows].astype(np.float32), has_mesh=lm["found"][rows])
+        landmarks, found = mesh_inputs(str(paths.landmarks))
+        proba = classifier.predict_proba(points=landmarks[rows], has_mesh=found[rows])
     else:
         proba = classifier.predict_proba(crops=crops)
     return proba, classifier.family, classifier.name
