@@ -40,9 +40,9 @@ def stored_probabilities(paths: Paths, fusions: dict) -> tuple[np.ndarray, np.nd
 
 @functools.cache
 def mesh_inputs(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(landmarks, found) of every FER2013 row: read once however many 3D --model files there are."""
+    """(landmarks as stored, found) of every FER2013 row: read once however many 3D --model files there are."""
     lm = load_npz(path)
-    return lm["landmarks"].astype(np.float32, copy=False), lm["found"]
+    return lm["landmarks"], lm["found"]
 
 
 def score_file(path: str, paths: Paths, crops: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, str, str]:
@@ -51,7 +51,7 @@ def score_file(path: str, paths: Paths, crops: np.ndarray, rows: np.ndarray) -> 
     classifier = bulk_classifier(path, torch.device("cpu"), "auto")
     if classifier.needs_mesh:
         landmarks, found = mesh_inputs(str(paths.landmarks))
-        proba = classifier.predict_proba(points=landmarks[rows], has_mesh=found[rows])
+        proba = classifier.predict_proba(points=landmarks[rows].astype(np.float32), has_mesh=found[rows])
     else:
         proba = classifier.predict_proba(crops=crops)
     return proba, classifier.family, classifier.name
