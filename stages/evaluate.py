@@ -22,12 +22,14 @@ from fer3d.device import resolve_device
 from fer3d.evaluation import protocol
 from fer3d.inference import Classifier, Fusion
 from fer3d.inference.fusion import fit_weights, save_fusions
+from fer3d.inference.threads import fix_cpu_threads
 from fer3d.io import load_npz, save_json, save_npz, save_text
 
 
 def main() -> None:
     p, paths = params.load(), Paths()
     device = resolve_device(str(params.get(p, "device")))
+    fix_cpu_threads(params.get(p, "train.threads", int))  # the fusion weights' bits depend on it
     names = list(params.get(p, "models", dict))
     fusion_spec = params.get(p, "evaluate.fusion", dict)
     start = time.perf_counter()

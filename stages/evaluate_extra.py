@@ -14,6 +14,7 @@ from fer3d.app.faces import FaceFinder
 from fer3d.config import Paths, outside_path
 from fer3d.data import folders
 from fer3d.inference import Predictor
+from fer3d.inference.threads import fix_cpu_threads
 from fer3d.io import save_json, save_text
 
 
@@ -22,6 +23,7 @@ def main(name: str) -> None:
     sets = params.get(p, "evaluate.extra_sets", dict)
     if name not in sets:
         raise params.ParamError(f"params.yaml: evaluate.extra_sets has no set {name!r} (it has {sorted(sets)})")
+    fix_cpu_threads(params.get(p, "train.threads", int))  # as evaluate: the same bits beside other stages
     group = (params.get(p, "evaluate.extra_groups", dict) or {}).get(name)
     folder = folders.scan(outside_path(str(sets[name])))
     if folder.splits is not None:

@@ -22,6 +22,7 @@ from fer3d.evaluation import shifts
 from fer3d.inference.base import ClassifierBase
 from fer3d.inference.fusion import load_fusions
 from fer3d.inference.onnx_export import BACKENDS, bulk_classifier
+from fer3d.inference.threads import fix_cpu_threads
 from fer3d.io import load_npz, save_json
 
 
@@ -30,6 +31,7 @@ def main() -> None:
     suite = shifts.parse_suite(params.get(p, "shifts.suite", list), "params.yaml: shifts.suite")
     splits = shifts.parse_splits(params.get(p, "shifts.splits", list), "params.yaml: shifts.splits")
     device = resolve_device(str(params.get(p, "device")))
+    threads = fix_cpu_threads(params.get(p, "train.threads", int))
     backend = params.get(p, "shifts.backend", str)
     if backend not in BACKENDS:
         raise params.ParamError(f"params.yaml: shifts.backend must be one of {', '.join(BACKENDS)}, found {backend!r}")
@@ -43,7 +45,7 @@ def main() -> None:
     rows = shifted["rows"][kept]
     where = {k: fer["split"][rows] == s for k, s in splits.items()}  # split name -> rows of it
     label = labels.label[rows]
-    classifiers = {n: bulk_classifier(paths.model(n), device, backend) for n in names}
+    classifiers = {n: bulk_classifier(paths.model(n), device, backend, threads) for n in names}
     fusions = load_fusions(paths.fusion)
     plain = plain_probabilities(paths, [*classifiers, *fusions], rows)
     accuracy = {n: {k: {"plain": hits(proba, label, w)} for k, w in where.items()} for n, proba in plain.items()}

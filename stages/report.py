@@ -8,6 +8,7 @@ import sys
 from fer3d import params
 from fer3d.config import Paths
 from fer3d.inference import Classifier
+from fer3d.inference.threads import fix_cpu_threads
 from fer3d.io import load_npz
 from fer3d.reporting import gradcam, plots, report
 
@@ -15,6 +16,7 @@ from fer3d.reporting import gradcam, plots, report
 def main() -> None:
     p, paths = params.load(), Paths()
     n_gradcam = params.positive(p, "report.gradcam_samples", int, allow_zero=True)
+    fix_cpu_threads(params.get(p, "train.threads", int))  # the Grad-CAM images' bits, as evaluate's
     evals = {f.stem: json.loads(f.read_text()) for f in sorted(paths.eval_metrics.glob("*.json"))}
     if not evals:
         raise FileNotFoundError(f"{paths.eval_metrics}: no metrics; run the evaluate stage first")

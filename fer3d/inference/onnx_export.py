@@ -226,12 +226,14 @@ def export_models(models_dir: str | Path, out_dir: str | Path, names: Sequence[s
     return reports
 
 
-def bulk_classifier(model_file: str | Path, device: torch.device, backend: str = "auto") -> Classifier | OnnxClassifier:
+def bulk_classifier(
+    model_file: str | Path, device: torch.device, backend: str = "auto", threads: int | None = None
+) -> Classifier | OnnxClassifier:
     """A model file set up for scoring many faces: `backend` torch (the Classifier on `device`), onnx
     (exported in memory and run by onnxruntime: torch's probabilities, checked to CHECK_TOLERANCE, at
     1.2-1.6x its CPU speed for the image nets, ~2x for voxel_cnn, README "ONNX export and inference
     speed"; nothing is written), or auto: onnx on CPU for every model but those in
-    TORCH_FASTER_ON_CPU, torch on CUDA."""
+    TORCH_FASTER_ON_CPU, torch on CUDA. `threads`: the onnxruntime session's (None: its default)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, found {backend!r}")
     model_file = Path(model_file)
@@ -241,4 +243,4 @@ def bulk_classifier(model_file: str | Path, device: torch.device, backend: str =
         return Classifier(payload, device, source=str(model_file))
     data, meta, _ = checked_graph(payload, model_file)
     meta = decode_metadata(encode_metadata(meta), str(model_file))  # as a file's metadata reads back
-    return OnnxClassifier(session(data, source=str(model_file)), meta, source=str(model_file))
+    return OnnxClassifier(session(data, threads, str(model_file)), meta, source=str(model_file))

@@ -130,13 +130,34 @@ def test_resume_with_the_weight_average_mixup_and_cutmix_gives_the_same_model(re
     assert (config["ema"], config["mixup"], config["cutmix"]) == (0.9, 0.2, 1.0)
 
 
+def busy_children(pid: int, cpu_seconds: float) -> list[int]:
+    """The child processes of `pid` that have used `cpu_seconds` of CPU so far (Linux /proc)."""
+    busy = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:  # it ended in between
+                continue
+            if (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") >= cpu_seconds:
+                busy.append(int(child))
+    return busy
+
+
 def test_ctrl_c_in_landmarks_with_two_workers_stops_within_seconds(repo):
-    set_params(repo, **{"data.limit": 1500, "landmarks.workers": 2})
+    # ~11,000 images (4,000 training rows, all of PublicTest and PrivateTest): ~21 s of FaceMesh for
+    # two workers at the 530 images/s of the fastest machine measured, so the stage is still running
+    # when both workers are seen busy (a fixed 12 s sleep was not: ~4,500 images ended within it on CI)
+    set_params(repo, **{"data.limit": 4000, "landmarks.workers": 2})
     run_dvc(repo, "repro", "download", env=QUIET)
     (repo / "data" / "landmarks.npz").unlink(missing_ok=True)
     proc = stage(repo, "stages.landmarks")
-    time.sleep(12)  # the two spawned workers have started their FaceMesh and are busy
+    deadline = time.monotonic() + 120
+    # both spawned workers have loaded FaceMesh and are extracting (the pool's resource tracker uses no CPU)
+    while len(busy_children(proc.pid, cpu_seconds=2.0)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert proc.poll() is None, "the stage ended before it could be interrupted"
+    assert len(busy_children(proc.pid, cpu_seconds=2.0)) == 2, "two landmark workers were expected to be busy"
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
