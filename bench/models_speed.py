@@ -2,12 +2,13 @@
 
     python bench/models_speed.py [--models cnn,mesh_gnn] [--batch 128] [--steps 10] [--threads 2]
                                  [--grid 24] [--set cnn.width=24 ...] [--compile] [--contiguous]
-                                 [--side-by-side N]
+                                 [--side-by-side N] [--precision fp32|bf16]
 
 Training throughput = forward + backward + AdamW step on random data of the model's input
 shape (channels_last for 2D nets unless --contiguous); --compile wraps the model in torch.compile
 (inductor; its compile time is left out: warm-up steps run first); inference = forward under
-torch.inference_mode in eval mode.
+torch.inference_mode in eval mode. --precision bf16 runs both under bf16 autocast (training as
+`train.precision: bf16` does; scoring stays fp32 in the pipeline, so its bf16 figure is only a bound).
 Each is batch / median step time. --side-by-side N runs N copies at once, each in its own process
 with --threads threads, and sums their throughput: what `fer3d repro --jobs N` gets from N models
 training side by side (compare `--threads 2` against `--threads 1 --side-by-side 2` on 2 cores).
@@ -27,7 +28,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fer3d.device import cpu_has_amx
 from fer3d.models import MODELS, build_model, count_parameters
+from fer3d.models.inputs import training_autocast
 
 NUM_POINTS = 478
 
@@ -72,7 +75,15 @@ def median_seconds(fn, steps: int, warmup: int) -> float:
 
 
 def measure(
-    name: str, batch: int, steps: int, warmup: int, grid: int, options: dict, compiled: bool = False, nhwc: bool = True
+    name: str,
+    batch: int,
+    steps: int,
+    warmup: int,
+    grid: int,
+    options: dict,
+    compiled: bool = False,
+    nhwc: bool = True,
+    precision: str = "fp32",
 ) -> dict:
     edges = mesh_edges()
     spec = MODELS[name]
@@ -89,15 +100,19 @@ def measure(
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
 
+    amp = training_autocast(torch.device("cpu"), precision)
+
     def train_step():
         opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
+        with amp:
+            logits = model(x)
+        loss_fn(logits.float(), y).backward()
         opt.step()
 
     model.train()
     train = batch / median_seconds(train_step, steps, warmup)
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), amp:
         infer = batch / median_seconds(lambda: model(x), steps, warmup)
     return {"params": params, "train": train, "infer": infer}
 
@@ -140,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compile", action="store_true", help="torch.compile (inductor) every model")
     ap.add_argument("--contiguous", action="store_true", help="2D nets in NCHW instead of channels_last")
     ap.add_argument("--side-by-side", type=int, default=1, metavar="N", help="N copies at once, throughput summed")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="autocast dtype of the steps")
     args = ap.parse_args(argv)
     if args.side_by_side < 1:
         ap.error(f"--side-by-side must be >= 1, found {args.side_by_side}")
@@ -162,13 +178,14 @@ def main(argv: list[str] | None = None) -> None:
         f"torch {torch.__version__}, {args.threads} threads"
         f"{f' x {args.side_by_side} processes side by side (summed)' if args.side_by_side > 1 else ''}, "
         f"batch {args.batch}, grid {args.grid}, "
-        f"{'compiled' if args.compile else 'eager'}, {'NCHW' if args.contiguous else 'channels_last'}\n"
+        f"{'compiled' if args.compile else 'eager'}, {'NCHW' if args.contiguous else 'channels_last'}, "
+        f"{args.precision}{' (CPU has AMX)' if cpu_has_amx() else ''}\n"
     )
     print("| model | family | input | params | train samples/s | inference samples/s |")
     print("|---|---|---|---:|---:|---:|")
     for name in names:
         options = (name, args.batch, args.steps, args.warmup, args.grid, overrides.get(name, {}))
-        options += (args.compile, not args.contiguous)
+        options += (args.compile, not args.contiguous, args.precision)
         if args.side_by_side > 1:
             r = measure_side_by_side(args.side_by_side, args.threads, *options)
         else:

@@ -29,6 +29,7 @@ TRAIN_KEYS = (
     "mlflow_experiment",
     "soft_labels",
     "threads",
+    "precision",
     "ema",
     "mixup",
     "cutmix",
@@ -215,6 +216,9 @@ def check_training_config(cfg: dict[str, Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or (high and value >= high):
             wanted = f"in [{low}, {high})" if high else f">= {low}"
             raise ParamError(f"params.yaml: {key} for {where} must be a number {wanted}, found {value!r}")
+    precision = cfg.get("precision", "fp32")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ParamError(f"params.yaml: precision for {where} must be auto, fp32 or bf16, found {precision!r}")
     for key in ("tta_flip", "soft_labels"):
         if not isinstance(cfg.get(key, False), bool):
             raise ParamError(f"params.yaml: {key} for {where} must be true or false, found {cfg[key]!r}")

@@ -10,7 +10,7 @@ import torch
 
 from fer3d import params, show_progress
 from fer3d.config import TRAIN, VAL, Paths
-from fer3d.device import resolve_device
+from fer3d.device import resolve_device, resolve_precision
 from fer3d.face3d.landmarks import Attempt
 from fer3d.io import save_json, save_text
 from fer3d.models import MODELS, build_model, count_parameters
@@ -26,7 +26,9 @@ def main(name: str) -> None:
     p, paths = params.load(), Paths()
     cfg, options = model_settings(p, name)
     spec = MODELS[name]
-    resolve_device(str(cfg["device"]))  # a bad device fails here, before any data is read
+    device = resolve_device(str(cfg["device"]))  # a bad device fails here, before any data is read
+    # what auto means on this machine, so that the checkpoint, the model file and MLflow record it
+    cfg["precision"] = resolve_precision(str(cfg.get("precision", "fp32")), device)
     if int(cfg["threads"]):  # before any torch work: the thread count is part of the result's bits
         torch.set_num_threads(int(cfg["threads"]))
     labels = str(params.get(p, "data.labels", str))
@@ -136,6 +138,7 @@ def training_summary(name: str, model, result: TrainResult, cfg: dict, model_pat
         "train_samples_per_second": result.history[-1]["train_samples_per_second"] if result.history else None,
         "device": str(resolve_device(str(cfg["device"]))),
         "threads": torch.get_num_threads(),
+        "precision": cfg["precision"],
         "model_mb": round(model_path.stat().st_size / 1e6, 2),
     }
 

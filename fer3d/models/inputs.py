@@ -89,10 +89,16 @@ def model_input(
 
 
 def autocast(device: torch.device):
-    # bf16 autocast on GPU (no loss scaling needed); full fp32 on CPU, where it is faster anyway
+    # scoring: bf16 autocast on GPU (no loss scaling needed); fp32 on CPU, so that a model scores the
+    # same in evaluation, `fer3d predict` and its ONNX export whatever precision trained it
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
+
+
+def training_autocast(device: torch.device, precision: str):
+    """The forward pass of a training step in `precision` (fp32 | bf16, see fer3d.device.resolve_precision)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def tta_proba(model: torch.nn.Module, x: torch.Tensor, mirror: Callable | None, device: torch.device) -> torch.Tensor:

@@ -85,7 +85,9 @@ class MeshGNN(nn.Module):
     def propagate(self, z: torch.Tensor) -> torch.Tensor:
         """A_hat @ z over the mesh, z node-major (N, M). fer3d.inference.onnx_export replaces it on
         the instance it exports: ONNX has no sparse product."""
-        return torch.sparse.mm(self.adjacency(z.dtype), z)
+        # fp32 under bf16 autocast too (which would cast it back): CPU has no bf16 sparse CSR product
+        with torch.autocast(z.device.type, enabled=False):
+            return torch.sparse.mm(self.adjacency(torch.float32), z.float()).to(z.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = self.num_points

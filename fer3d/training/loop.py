@@ -1,6 +1,7 @@
 """The one training loop for every model: AdamW (or SGD with Nesterov momentum) with a one-cycle
 schedule, label smoothing, batch augmentation, validation-only model selection with early
-stopping, a resumable checkpoint each epoch, mixed precision on GPU, fixed seeds.
+stopping, a resumable checkpoint each epoch, bf16 mixed precision where it pays (train.precision),
+fixed seeds.
 
 `fit` = set up (`Run`) → per epoch `train_one_epoch`, `validate`, `TrainState.record`, checkpoint."""
 
@@ -17,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from ..config import TRAIN, VAL
-from ..device import resolve_device
-from ..models.inputs import autocast, tta_proba
+from ..device import resolve_device, resolve_precision
+from ..models.inputs import training_autocast, tta_proba
 from . import checkpoint as ckpt
 from .augment import mix_batch
 from .averaging import WeightAverage
@@ -126,6 +127,7 @@ class Run:
     optimizer: torch.optim.Optimizer
     schedule: torch.optim.lr_scheduler.OneCycleLR
     generator: torch.Generator
+    precision: str = "fp32"  # of the training steps' forward pass; validation is always as scoring is
     average: WeightAverage | None = None  # train.ema > 0
 
     @property
@@ -158,7 +160,10 @@ class Run:
         generator = torch.Generator().manual_seed(int(cfg["seed"]))
         ema = float(cfg.get("ema", 0))
         average = WeightAverage(model, ema) if ema else None
-        return cls(model, features, cfg, device, train_index, val_index, optimizer, schedule, generator, average)
+        precision = resolve_precision(str(cfg.get("precision", "fp32")), device)
+        return cls(
+            model, features, cfg, device, train_index, val_index, optimizer, schedule, generator, precision, average
+        )
 
 
 def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
@@ -190,7 +195,7 @@ def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
             x, target = mix_batch(x, probs, mixup, cutmix, run.generator)
         if features.kind == "image":
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device):
+        with training_autocast(device, run.precision):
             logits = model(x)
             loss = F.cross_entropy(logits.float(), target, label_smoothing=float(cfg["label_smoothing"]))
         run.optimizer.zero_grad(set_to_none=True)

@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from fer3d.device import resolve_precision
 from fer3d.params import TRACE_ENV
 from tests.conftest import MODEL_NAMES, SMALL_PIPELINE, project_copy, ran_stages, requires_data, run_dvc
 
@@ -105,6 +106,9 @@ def test_side_by_side_repro_makes_the_same_models(pipeline):
         assert summary["threads"] == 2
         saved = torch.load(repo / "models" / f"{m}.pt", weights_only=True)["training"]["config"]
         assert "threads" not in saved and saved["seed"] == 42  # the recipe, not the machine's settings
+        # what precision: auto meant on this machine (params.yaml keeps mesh_gnn and landmark_mlp fp32)
+        wanted = "fp32" if m in ("mesh_gnn", "landmark_mlp") else resolve_precision("auto", torch.device("cpu"))
+        assert summary["precision"] == saved["precision"] == wanted
     side_by_side = fer3d_repro(repo, "--jobs", "2", "--force", *{s.split("@")[0] for s in models})
     assert f"{len(models) + 4} stage(s) ran" in side_by_side  # with download, landmarks, meshes, voxelize
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
