@@ -216,6 +216,9 @@ def test_ctrl_c_reaches_the_running_stages(diamond):
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own group, as a terminal's foreground job
+        # a runner that starts the tests in the background (`nohup … &`) passes SIGINT down ignored,
+        # and fer3d repro would then never hear the Ctrl-C (as in test_interrupts)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     for line in proc.stdout:  # wait until the stage's command is running
         if line.startswith("slow") and "> " in line:
