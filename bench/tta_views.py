@@ -1,0 +1,119 @@
+"""Test-time views beyond the flip (issue 13, "test-time crops where they pay for themselves"): each
+2D model of a finished run scored on PublicTest and PrivateTest with its probabilities averaged over
+more views of every face, and the run's fusion rows re-fitted on PublicTest with those probabilities
+in place of the 2D members' (the 3D members' stay the run's stored ones).
+
+    python bench/tta_views.py [--run DIR] [--threads 2] [--json out.json]
+
+View sets (each with the mirror of every view, as the evaluate stage's flip average):
+  flip     the evaluate stage's two views (a check: equals the run's stored numbers)
+  shift2   + the face shifted 2 px up, down, left, right (reflect-padded, as training shifts): 10 views
+  zoom     + zoomed 0.93x and 1.07x about the centre (training zooms 0.9-1.1): 6 views
+  all      the 14 views together
+Forward passes, hence scoring time, grow with the views (5x for shift2, 7x for all)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import fusion_members  # bench/, beside this script
+import numpy as np
+import torch
+
+from fer3d import params
+from fer3d.config import TEST, VAL, Paths
+from fer3d.data import labels as label_set
+from fer3d.inference.classifier import Classifier
+from fer3d.inference.fusion import load_fusions
+from fer3d.io import load_npz, save_json
+from fer3d.models.inputs import flip_images
+from fer3d.training.augment import rotate_scale, shift
+
+SHIFT_PX = 2
+ZOOMS = (0.93, 1.07)
+VIEW_SETS = {
+    "flip": lambda view: view == "id",
+    "shift2": lambda view: view == "id" or view.startswith("shift"),
+    "zoom": lambda view: view == "id" or view.startswith("zoom"),
+    "all": lambda view: True,
+}
+
+
+def views(x: torch.Tensor):
+    """(name, batch) of every view of a standardised (B, 1, 48, 48) batch, before mirroring."""
+    b = x.shape[0]
+    yield "id", x
+    for dy, dx in ((-SHIFT_PX, 0), (SHIFT_PX, 0), (0, -SHIFT_PX), (0, SHIFT_PX)):
+        offsets = torch.tensor([[SHIFT_PX + dy, SHIFT_PX + dx]]).expand(b, 2)
+        yield f"shift{dy},{dx}", shift(x, SHIFT_PX, offsets=offsets)
+    for zoom in ZOOMS:
+        yield f"zoom{zoom}", rotate_scale(x, torch.zeros(b), torch.full((b,), zoom))
+
+
+@torch.no_grad()
+def view_probabilities(classifier: Classifier, crops: np.ndarray, batch: int = 512) -> dict[str, np.ndarray]:
+    """{view name (mirrored ones prefixed 'flip-'): (N, C) probabilities} in fp32 on the CPU."""
+    model = classifier.model.eval()
+    out: dict[str, list[np.ndarray]] = {}
+    for i in range(0, len(crops), batch):
+        x = classifier.encode(crops=crops[i : i + batch]).contiguous(memory_format=torch.channels_last)
+        for prefix, xs in (("", x), ("flip-", flip_images(x))):
+            for name, v in views(xs):
+                out.setdefault(prefix + name, []).append(model(v).float().softmax(1).numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def averaged(probas: dict[str, np.ndarray], keep) -> np.ndarray:
+    return np.mean([p for name, p in probas.items() if keep(name.removeprefix("flip-"))], axis=0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default=".", help="a finished run's folder (models/, metrics/probabilities.npz)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", help="also write the numbers here")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    paths = Paths(args.run)
+    fusions = load_fusions(paths.fusion)
+    rows, has_mesh, stored = fusion_members.stored_probabilities(paths, fusions)
+    labels = label_set.load(paths, str(params.get(params.load(paths.params), "data.labels", str)))
+    fer = load_npz(paths.fer2013)
+    label = labels.label[rows]
+    split = np.where(labels.kept[rows], fer["split"][rows], -1)  # FER+ rows without a label: neither split
+    families = {m: json.loads((paths.eval_metrics / f"{m}.json").read_text())["family"] for m in stored}
+    prior = next(iter(fusions.values())).prior
+    image_models = [m for m in stored if families[m] == "2d"]
+    if not image_models:
+        sys.exit(f"{paths.probabilities}: no 2D model to score")
+
+    per_view = {}
+    for m in image_models:
+        start = time.perf_counter()
+        per_view[m] = view_probabilities(Classifier.from_file(paths.models / f"{m}.pt"), fer["images"][rows])
+        print(f"{m}: {len(per_view[m])} views of {len(rows)} faces in {time.perf_counter() - start:.0f} s", flush=True)
+    results: dict = {"models": {}, "fusion": {}}
+    print("\n| model | views | PublicTest | PrivateTest |\n|---|---|---|---|")
+    for m in image_models:
+        for set_name, keep in VIEW_SETS.items():
+            pred = averaged(per_view[m], keep).argmax(1)
+            acc = {k: float((pred[split == s] == label[split == s]).mean()) for k, s in (("val", VAL), ("test", TEST))}
+            results["models"].setdefault(m, {})[set_name] = acc
+            print(f"| {m} | {set_name} | {100 * acc['val']:.2f}% | {100 * acc['test']:.2f}% |")
+    print("\n| fusion row | 2D views | PublicTest | PrivateTest | weights |\n|---|---|---|---|---|")
+    for set_name, keep in VIEW_SETS.items():
+        probas = {**stored, **{m: averaged(per_view[m], keep) for m in image_models}}
+        for row, fusion in fusions.items():
+            r = fusion_members.evaluate_row(fusion.members, probas, families, prior, label, split, has_mesh)
+            results["fusion"].setdefault(row, {})[set_name] = r
+            weights = ", ".join(f"{m} {w}" for m, w in zip(r["members"], r["weights"]))
+            print(f"| {row} | {set_name} | {100 * r['val']:.2f}% | {100 * r['test']:.2f}% | {weights} |")
+    if args.json:
+        save_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()
