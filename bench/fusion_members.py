@@ -85,6 +85,11 @@ def evaluate_row(
     return {"members": members, "weights": [round(float(w), 4) for w in weights], **acc}
 
 
+def weights_text(row: dict) -> str:
+    """A fitted row's weights as the tables print them: "cnn 0.2045, resnet 0.6684, ..."."""
+    return ", ".join(f"{m} {w}" for m, w in zip(row["members"], row["weights"]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default=".", help="a finished run's folder (probabilities.npz, models/fusion.json)")
@@ -122,8 +127,7 @@ def main() -> None:
     }
     print("| row | PublicTest | PrivateTest | weights |\n|---|---|---|---|")
     for name, r in results.items():
-        weights = ", ".join(f"{m} {w}" for m, w in zip(r["members"], r["weights"]))
-        print(f"| {name} | {100 * r['val']:.2f}% | {100 * r['test']:.2f}% | {weights} |")
+        print(f"| {name} | {100 * r['val']:.2f}% | {100 * r['test']:.2f}% | {weights_text(r)} |")
     if args.json:
         save_json(args.json, results)
 

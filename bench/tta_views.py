@@ -109,7 +109,7 @@ def main() -> None:
         for row, fusion in fusions.items():
             r = fusion_members.evaluate_row(fusion.members, probas, families, prior, label, split, has_mesh)
             results["fusion"].setdefault(row, {})[set_name] = r
-            weights = ", ".join(f"{m} {w}" for m, w in zip(r["members"], r["weights"]))
+            weights = fusion_members.weights_text(r)
             print(f"| {row} | {set_name} | {100 * r['val']:.2f}% | {100 * r['test']:.2f}% | {weights} |")
     if args.json:
         save_json(args.json, results)
