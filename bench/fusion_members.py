@@ -57,6 +57,19 @@ def score_file(path: str, paths: Paths, crops: np.ndarray, rows: np.ndarray) -> 
     return proba, classifier.family, classifier.name
 
 
+def stored_run(paths: Paths):
+    """What a finished run's evaluate stage left, ready to re-fit: (fusion rows, the scored FER2013
+    rows, their has_mesh, every model's stored probabilities, the label set, the rows' split — -1 where
+    the label set leaves a row out — each model's family, and fer2013.npz, read once)."""
+    labels = label_set.load(paths, str(params.get(params.load(paths.params), "data.labels", str)))
+    fusions = load_fusions(paths.fusion)
+    rows, has_mesh, probas = stored_probabilities(paths, fusions)
+    fer = load_npz(paths.fer2013)
+    split = np.where(labels.kept[rows], fer["split"][rows], -1)
+    families = {m: json.loads((paths.eval_metrics / f"{m}.json").read_text())["family"] for m in probas}
+    return fusions, rows, has_mesh, probas, labels, split, families, fer
+
+
 def parse_named(items: list[str], what: str) -> dict[str, str]:
     named = {}
     for item in items:
@@ -98,13 +111,8 @@ def main() -> None:
     ap.add_argument("--json", help="also write the rows here")
     args = ap.parse_args()
     paths = Paths(args.run)
-    labels = label_set.load(paths, str(params.get(params.load(paths.params), "data.labels", str)))
-    fusions = load_fusions(paths.fusion)
-    rows, has_mesh, probas = stored_probabilities(paths, fusions)
+    fusions, rows, has_mesh, probas, labels, split, families, fer = stored_run(paths)
     label = labels.label[rows]
-    fer = load_npz(paths.fer2013)  # read once: the split here, the crops for every --model
-    split = np.where(labels.kept[rows], fer["split"][rows], -1)
-    families = {m: json.loads((paths.eval_metrics / f"{m}.json").read_text())["family"] for m in probas}
     architecture = {m: m for m in probas}
     for name, path in parse_named(args.model, "--model").items():
         probas[name], families[name], architecture[name] = score_file(path, paths, fer["images"][rows], rows)

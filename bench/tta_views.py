@@ -15,7 +15,6 @@ Forward passes, hence scoring time, grow with the views (5x for shift2, 7x for a
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
@@ -23,12 +22,9 @@ import fusion_members  # bench/, beside this script
 import numpy as np
 import torch
 
-from fer3d import params
 from fer3d.config import TEST, VAL, Paths
-from fer3d.data import labels as label_set
 from fer3d.inference.classifier import Classifier
-from fer3d.inference.fusion import load_fusions
-from fer3d.io import load_npz, save_json
+from fer3d.io import save_json
 from fer3d.models.inputs import flip_images
 from fer3d.training.augment import rotate_scale, shift
 
@@ -78,13 +74,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     paths = Paths(args.run)
-    fusions = load_fusions(paths.fusion)
-    rows, has_mesh, stored = fusion_members.stored_probabilities(paths, fusions)
-    labels = label_set.load(paths, str(params.get(params.load(paths.params), "data.labels", str)))
-    fer = load_npz(paths.fer2013)
+    fusions, rows, has_mesh, stored, labels, split, families, fer = fusion_members.stored_run(paths)
     label = labels.label[rows]
-    split = np.where(labels.kept[rows], fer["split"][rows], -1)  # FER+ rows without a label: neither split
-    families = {m: json.loads((paths.eval_metrics / f"{m}.json").read_text())["family"] for m in stored}
     prior = next(iter(fusions.values())).prior
     image_models = [m for m in stored if families[m] == "2d"]
     if not image_models:
