@@ -11,48 +11,11 @@ Step 2 is ../distill_resnet/student.py with this teacher.npz beside it (40 epoch
 Run from the repo root."""
 
 import sys
+from pathlib import Path
 
-import numpy as np
-import torch
-
-sys.path.insert(0, "bench")
-import fusion_members
-
-from fer3d.config import TEST, TRAIN, VAL, Paths
-from fer3d.inference.fusion import Fusion, fit_weights, load_fusions
-from fer3d.io import load_npz
-
-MEMBERS = ["cnn", "resnet", "vgg", "landmark_mlp", "landmark_cnn", "distance_cnn", "voxel_cnn", "mesh_gnn"]
-TEMPERATURE, TEACHER_SHARE = 2.0, 0.5
-
-
-def main(out: str, short_resnet: str) -> None:
-    torch.set_num_threads(2)
-    paths = Paths(".")
-    prior = load_fusions(paths.fusion)["fusion"].prior
-    fer = load_npz(paths.fer2013)
-    rows = np.arange(len(fer["label"]))
-    probas, family = {}, {}
-    for m in MEMBERS:
-        path = short_resnet if m == "resnet" else str(paths.models / f"{m}.pt")
-        probas[m], family[m], _ = fusion_members.score_file(path, paths, fer["images"], rows)
-    _, found = fusion_members.mesh_inputs(str(paths.landmarks))
-    label, split = fer["label"].astype(int), fer["split"]
-    val = split == VAL
-    takes = [found if family[m] == "3d" else np.ones_like(found) for m in MEMBERS]
-    weights = fit_weights([probas[m][val] for m in MEMBERS], label[val], [t[val] for t in takes])
-    print("weights", dict(zip(MEMBERS, np.round(weights, 4))))
-    teacher = Fusion("teacher", MEMBERS, [float(x) for x in weights], [family[m] for m in MEMBERS], prior)
-    fused = teacher.combine(probas, found).astype(np.float64)
-    tempered = fused ** (1 / TEMPERATURE)
-    tempered /= tempered.sum(1, keepdims=True)
-    onehot = np.eye(fused.shape[1])[label]
-    train = split == TRAIN
-    soft = np.where(train[:, None], (1 - TEACHER_SHARE) * onehot + TEACHER_SHARE * tempered, onehot)
-    for name, s in (("training", TRAIN), ("PublicTest", VAL), ("PrivateTest", TEST)):
-        print(f"teacher accuracy on {name}: {(fused[split == s].argmax(1) == label[split == s]).mean():.4f}")
-    np.savez(out, soft=soft.astype(np.float32))
-
+sys.path.insert(0, str(Path(__file__).parents[1] / "distill_without_resnet"))
+import teacher as without_resnet
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    with_short_resnet = ["cnn", "resnet", *without_resnet.MEMBERS[1:]]
+    without_resnet.main(sys.argv[1], with_short_resnet, {"resnet": sys.argv[2]})

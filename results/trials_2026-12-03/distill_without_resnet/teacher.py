@@ -24,22 +24,24 @@ MEMBERS = ["cnn", "vgg", "landmark_mlp", "landmark_cnn", "distance_cnn", "voxel_
 TEMPERATURE, TEACHER_SHARE = 2.0, 0.5
 
 
-def main(out: str) -> None:
+def main(out: str, members: list[str] = MEMBERS, model_files: dict[str, str] | None = None) -> None:
+    """`model_files`: a member's model file other than the committed run's models/<member>.pt."""
     torch.set_num_threads(2)
     paths = Paths(".")
     prior = load_fusions(paths.fusion)["fusion"].prior
     fer = load_npz(paths.fer2013)
     rows = np.arange(len(fer["label"]))
     probas, family = {}, {}
-    for m in MEMBERS:
-        probas[m], family[m], _ = fusion_members.score_file(str(paths.models / f"{m}.pt"), paths, fer["images"], rows)
+    for m in members:
+        path = (model_files or {}).get(m, str(paths.models / f"{m}.pt"))
+        probas[m], family[m], _ = fusion_members.score_file(path, paths, fer["images"], rows)
     _, found = fusion_members.mesh_inputs(str(paths.landmarks))
     label, split = fer["label"].astype(int), fer["split"]
     val = split == VAL
-    takes = [found if family[m] == "3d" else np.ones_like(found) for m in MEMBERS]
-    weights = fit_weights([probas[m][val] for m in MEMBERS], label[val], [t[val] for t in takes])
-    print("weights", dict(zip(MEMBERS, np.round(weights, 4))))
-    teacher = Fusion("teacher", MEMBERS, [float(x) for x in weights], [family[m] for m in MEMBERS], prior)
+    takes = [found if family[m] == "3d" else np.ones_like(found) for m in members]
+    weights = fit_weights([probas[m][val] for m in members], label[val], [t[val] for t in takes])
+    print("weights", dict(zip(members, np.round(weights, 4))))
+    teacher = Fusion("teacher", members, [float(x) for x in weights], [family[m] for m in members], prior)
     fused = teacher.combine(probas, found).astype(np.float64)
     tempered = fused ** (1 / TEMPERATURE)
     tempered /= tempered.sum(1, keepdims=True)
