@@ -18,6 +18,7 @@ import argparse
 import functools
 import json
 import sys
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -57,17 +58,27 @@ def score_file(path: str, paths: Paths, crops: np.ndarray, rows: np.ndarray) -> 
     return proba, classifier.family, classifier.name
 
 
-def stored_run(paths: Paths):
-    """What a finished run's evaluate stage left, ready to re-fit: (fusion rows, the scored FER2013
-    rows, their has_mesh, every model's stored probabilities, the label set, the rows' split — -1 where
-    the label set leaves a row out — each model's family, and fer2013.npz, read once)."""
+class StoredRun(NamedTuple):
+    """What a finished run's evaluate stage left, ready to re-fit."""
+
+    fusions: dict  # fusion rows (models/fusion.json)
+    rows: np.ndarray  # the scored FER2013 rows (PublicTest + PrivateTest)
+    has_mesh: np.ndarray
+    probas: dict[str, np.ndarray]  # every model's stored probabilities on `rows`
+    labels: label_set.Labels
+    split: np.ndarray  # the rows' split, -1 where the label set leaves a row out
+    families: dict[str, str]
+    fer: dict[str, np.ndarray]  # fer2013.npz, read once (the crops for --model files)
+
+
+def stored_run(paths: Paths) -> StoredRun:
     labels = label_set.load(paths, str(params.get(params.load(paths.params), "data.labels", str)))
     fusions = load_fusions(paths.fusion)
     rows, has_mesh, probas = stored_probabilities(paths, fusions)
     fer = load_npz(paths.fer2013)
     split = np.where(labels.kept[rows], fer["split"][rows], -1)
     families = {m: json.loads((paths.eval_metrics / f"{m}.json").read_text())["family"] for m in probas}
-    return fusions, rows, has_mesh, probas, labels, split, families, fer
+    return StoredRun(fusions, rows, has_mesh, probas, labels, split, families, fer)
 
 
 def parse_named(items: list[str], what: str) -> dict[str, str]:

@@ -41,16 +41,21 @@ def main() -> None:
     for m in teacher.members:
         probas[m], _, _ = fusion_members.score_file(str(paths.models / f"{m}.pt"), paths, fer["images"], rows)
     _, found = fusion_members.mesh_inputs(str(paths.landmarks))
-    fused = teacher.combine(probas, found).astype(np.float64)
-    tempered = fused ** (1 / TEMPERATURE)
-    tempered /= tempered.sum(1, keepdims=True)
+    fused = teacher.combine(probas, found)
     label, split = fer["label"].astype(int), fer["split"]
+    for name, rows_of in (("training", split == TRAIN), ("PublicTest", split == VAL)):
+        print(f"teacher accuracy on {name}: {(fused[rows_of].argmax(1) == label[rows_of]).mean():.4f}")
+    np.savez(Path(__file__).with_name("teacher.npz"), soft=soft_targets(fused, label, split))
+
+
+def soft_targets(fused: np.ndarray, label: np.ndarray, split: np.ndarray) -> np.ndarray:
+    """float32 (N, C): on training rows (1 - TEACHER_SHARE) one-hot label + TEACHER_SHARE teacher at
+    TEMPERATURE (p^(1/T), renormalised); elsewhere the one-hot label."""
+    tempered = fused.astype(np.float64) ** (1 / TEMPERATURE)
+    tempered /= tempered.sum(1, keepdims=True)
     onehot = np.eye(fused.shape[1])[label]
     train = split == TRAIN
-    soft = np.where(train[:, None], (1 - TEACHER_SHARE) * onehot + TEACHER_SHARE * tempered, onehot)
-    for name, rows_of in (("training", train), ("PublicTest", split == VAL)):
-        print(f"teacher accuracy on {name}: {(fused[rows_of].argmax(1) == label[rows_of]).mean():.4f}")
-    np.savez(Path(__file__).with_name("teacher.npz"), soft=soft.astype(np.float32))
+    return np.where(train[:, None], (1 - TEACHER_SHARE) * onehot + TEACHER_SHARE * tempered, onehot).astype(np.float32)
 
 
 if __name__ == "__main__":

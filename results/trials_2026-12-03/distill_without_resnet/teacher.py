@@ -8,7 +8,9 @@ the one-hot label on training rows (one-hot elsewhere) -> the .npz named on the 
 Step 2 is ../distill_resnet/student.py with this teacher.npz beside it. pipeline.patch makes the same
 targets, bit for bit, as a `teacher` stage (`dvc repro teacher`)."""
 
+import importlib.util
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,8 +22,14 @@ from fer3d.config import TEST, TRAIN, VAL, Paths
 from fer3d.inference.fusion import Fusion, fit_weights, load_fusions
 from fer3d.io import load_npz
 
+# the first distillation trial's script, for its targets (T = 2, share 0.5): loaded by path, as its
+# module name is this one's
+_FULL = Path(__file__).parents[1] / "distill_resnet" / "teacher.py"
+_spec = importlib.util.spec_from_file_location("full_teacher", _FULL)
+full_teacher = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(full_teacher)
+
 MEMBERS = ["cnn", "vgg", "landmark_mlp", "landmark_cnn", "distance_cnn", "voxel_cnn", "mesh_gnn"]
-TEMPERATURE, TEACHER_SHARE = 2.0, 0.5
 
 
 def main(out: str, members: list[str] = MEMBERS, model_files: dict[str, str] | None = None) -> None:
@@ -42,15 +50,10 @@ def main(out: str, members: list[str] = MEMBERS, model_files: dict[str, str] | N
     weights = fit_weights([probas[m][val] for m in members], label[val], [t[val] for t in takes])
     print("weights", dict(zip(members, np.round(weights, 4))))
     teacher = Fusion("teacher", members, [float(x) for x in weights], [family[m] for m in members], prior)
-    fused = teacher.combine(probas, found).astype(np.float64)
-    tempered = fused ** (1 / TEMPERATURE)
-    tempered /= tempered.sum(1, keepdims=True)
-    onehot = np.eye(fused.shape[1])[label]
-    train = split == TRAIN
-    soft = np.where(train[:, None], (1 - TEACHER_SHARE) * onehot + TEACHER_SHARE * tempered, onehot)
+    fused = teacher.combine(probas, found)
     for name, s in (("training", TRAIN), ("PublicTest", VAL), ("PrivateTest", TEST)):
         print(f"teacher accuracy on {name}: {(fused[split == s].argmax(1) == label[split == s]).mean():.4f}")
-    np.savez(out, soft=soft.astype(np.float32))
+    np.savez(out, soft=full_teacher.soft_targets(fused, label, split))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Trial (issue 13, 2026-12-03 session 16): the committed resnet fine-tuned on the full teacher's targets
-(../distill_resnet/teacher.py's teacher.npz, copied beside this script): the train stage for resnet,
+(../distill_resnet/teacher.py's teacher.npz, read by ../distill_resnet/student.py): the train stage for resnet,
 started from models/resnet.pt's weights, in a project copy whose params.yaml is params.diff's (10
 epochs, lr 5e-4, `soft_labels: true`):
 
@@ -9,22 +9,16 @@ epochs, lr 5e-4, `soft_labels: true`):
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, ".")
+sys.path.insert(0, str(Path(__file__).parents[1] / "distill_resnet"))
+import student as distilled  # the first distillation trial's step 2: its targets as soft labels
+
 import stages.train
 from fer3d.data import labels
 from fer3d.models.image_nets import load_pretrained
 
-TEACHER = np.load(Path(__file__).with_name("teacher.npz"))["soft"]
 STARTING_WEIGHTS = "models/resnet.pt"  # the committed run's resnet
-load_labels = labels.load
 build_model = stages.train.build_model
-
-
-def with_teacher(paths, name: str) -> labels.Labels:
-    kept = load_labels(paths, name)
-    return labels.Labels(kept.name, kept.classes, kept.label, TEACHER)
 
 
 def from_trained_resnet(name: str, **options):
@@ -35,6 +29,6 @@ def from_trained_resnet(name: str, **options):
 
 
 if __name__ == "__main__":
-    labels.load = with_teacher
+    labels.load = distilled.with_teacher
     stages.train.build_model = from_trained_resnet
     stages.train.main("resnet")
