@@ -3,12 +3,8 @@ targets (teacher.npz beside this script) as its soft labels, in a project copy w
 `soft_labels: true` in models.resnet (params.diff):
 
     FER3D_ROOT=<copy> python results/trials_2026-12-03/distill_resnet/student.py     # from the repo root
-
-Later trials reuse it for another model and teacher: `student.py MODEL` trains MODEL (its section in the
-copy's params.yaml needs `soft_labels: true`), and FER3D_TEACHER=<npz> reads those targets instead.
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -18,7 +14,7 @@ sys.path.insert(0, ".")
 import stages.train
 from fer3d.data import labels
 
-TEACHER = np.load(os.environ.get("FER3D_TEACHER") or Path(__file__).with_name("teacher.npz"))["soft"]
+TEACHER = np.load(Path(__file__).with_name("teacher.npz"))["soft"]
 load_labels = labels.load
 
 
@@ -32,4 +28,4 @@ def with_teacher(paths, name: str) -> labels.Labels:
 
 if __name__ == "__main__":
     labels.load = with_teacher
-    stages.train.main(sys.argv[1] if len(sys.argv) > 1 else "resnet")
+    stages.train.main("resnet")
