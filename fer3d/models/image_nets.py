@@ -10,6 +10,31 @@ from torch import nn
 
 from .registry import classifier_head, init_weights, positive_int, probability, register
 
+IMAGE_NORMS = ("dataset", "per_image")
+
+
+class PerImageStandardise(nn.Module):
+    """Each crop to zero mean and unit variance over its own pixels: a camera's exposure and
+    contrast (an affine change of the gray levels) no longer reach the net. The dataset
+    standardisation before it is affine too, so this sees the same input whatever it was."""
+
+    def __init__(self, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centred = x - x.mean(dim=(2, 3), keepdim=True)
+        # mean of squares, not Tensor.var: plain ops every ONNX opset has
+        return centred / torch.sqrt(centred.square().mean(dim=(2, 3), keepdim=True) + self.eps)
+
+
+def image_norm_layer(name: str, image_norm: Any) -> nn.Module:
+    """`image_norm` option: dataset (the stored mean/std only) | per_image (then each crop's own)."""
+    if image_norm not in IMAGE_NORMS:
+        raise ValueError(f"model {name!r}: image_norm must be one of {IMAGE_NORMS}, got {image_norm!r}")
+    # Identity has no weights and draws no random numbers: dataset-normalised nets stay bit for bit
+    return PerImageStandardise() if image_norm == "per_image" else nn.Identity()
+
 
 def _conv_bn(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
     # no conv bias: BatchNorm's shift makes it redundant
@@ -19,8 +44,17 @@ def _conv_bn(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
 class ConvNet2d(nn.Module):
     """Stages of 3x3 conv-BN-ReLU with max-pooling between stages, global average pool, linear."""
 
-    def __init__(self, num_classes: int, widths: list[int], convs: list[int], dropout: float, hidden: int = 0):
+    def __init__(
+        self,
+        num_classes: int,
+        widths: list[int],
+        convs: list[int],
+        dropout: float,
+        hidden: int = 0,
+        norm: nn.Module | None = None,
+    ):
         super().__init__()
+        self.input_norm = norm if norm is not None else nn.Identity()
         layers: list[nn.Module] = []
         cin = 1
         for i, (w, n) in enumerate(zip(widths, convs)):
@@ -45,7 +79,7 @@ class ConvNet2d(nn.Module):
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pool(self.features(x)))
+        return self.classifier(self.pool(self.features(self.input_norm(x))))
 
 
 def _widths(name: str, widths: Any, stages: int) -> list[int]:
@@ -61,18 +95,38 @@ def _widths(name: str, widths: Any, stages: int) -> list[int]:
 # Widths: stage 1 runs at the full 48x48 where every channel is expensive, so it stays narrow;
 # later stages are cheap per channel and carry the capacity. Multiples of 16 suit oneDNN's blocking.
 @register("cnn", "2d", "image")
-def _cnn(num_classes: int, *, widths: list[int] = (16, 48, 128), dropout: float = 0.3) -> nn.Module:
+def _cnn(
+    num_classes: int, *, widths: list[int] = (16, 48, 128), dropout: float = 0.3, image_norm: str = "dataset"
+) -> nn.Module:
     """The reference's "6-conv BN net": 3 stages x 2 convs, max-pool between stages."""
-    return ConvNet2d(num_classes, _widths("cnn", widths, 3), [2, 2, 2], probability("cnn", "dropout", dropout))
+    return ConvNet2d(
+        num_classes,
+        _widths("cnn", widths, 3),
+        [2, 2, 2],
+        probability("cnn", "dropout", dropout),
+        norm=image_norm_layer("cnn", image_norm),
+    )
 
 
 @register("vgg", "2d", "image")
 def _vgg(
-    num_classes: int, *, widths: list[int] = (16, 48, 128, 256), dropout: float = 0.4, pretrained: str = ""
+    num_classes: int,
+    *,
+    widths: list[int] = (16, 48, 128, 256),
+    dropout: float = 0.4,
+    pretrained: str = "",
+    image_norm: str = "dataset",
 ) -> nn.Module:
     """VGG-style 2-2-3-3 convs and a 2-layer classifier; `pretrained` = a local state_dict to start from."""
     w = _widths("vgg", widths, 4)
-    model = ConvNet2d(num_classes, w, [2, 2, 3, 3], probability("vgg", "dropout", dropout), hidden=w[-1])
+    model = ConvNet2d(
+        num_classes,
+        w,
+        [2, 2, 3, 3],
+        probability("vgg", "dropout", dropout),
+        hidden=w[-1],
+        norm=image_norm_layer("vgg", image_norm),
+    )
     model.pretrained_from = None
     if pretrained:
         load_pretrained(model, str(pretrained))
@@ -138,8 +192,9 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, num_classes: int, widths: list[int], blocks: int, dropout: float):
+    def __init__(self, num_classes: int, widths: list[int], blocks: int, dropout: float, norm: nn.Module | None = None):
         super().__init__()
+        self.input_norm = norm if norm is not None else nn.Identity()
         stem = widths[0] // 2
         # the stem runs at full 48x48 but narrow; the stages then halve the side: 24, 12, 6
         self.stem = nn.Sequential(*_conv_bn(1, stem))
@@ -159,15 +214,23 @@ class ResNet(nn.Module):
                 m.conv2.weight.data.mul_(0.2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.post(self.layers(self.stem(x))))
+        return self.classifier(self.post(self.layers(self.stem(self.input_norm(x)))))
 
 
 @register("resnet", "2d", "image")
-def _resnet(num_classes: int, *, widths: list[int] = (32, 96, 192), blocks: int = 2, dropout: float = 0.2) -> nn.Module:
+def _resnet(
+    num_classes: int,
+    *,
+    widths: list[int] = (32, 96, 192),
+    blocks: int = 2,
+    dropout: float = 0.2,
+    image_norm: str = "dataset",
+) -> nn.Module:
     """Pre-activation ResNet for 48x48: narrow stem, 3 stages of `blocks` basic blocks (sides 24, 12, 6)."""
     return ResNet(
         num_classes,
         _widths("resnet", widths, 3),
         positive_int("resnet", "blocks", blocks),
         probability("resnet", "dropout", dropout),
+        norm=image_norm_layer("resnet", image_norm),
     )

@@ -22,11 +22,14 @@ def mean_face(seed: int = 0) -> np.ndarray:
     return face / np.sqrt((face**2).sum(-1).mean())
 
 
-def make_model_file(folder: Path, name: str, prior: list[float] | None = None, seed: int = 0) -> Path:
+def make_model_file(
+    folder: Path, name: str, prior: list[float] | None = None, seed: int = 0, options: dict | None = None
+) -> Path:
     """folder/<name>.pt for an image or landmarks model (the input kinds that need no mesh edges)."""
     torch.manual_seed(seed)
     spec = MODELS[name]
-    model = build_model(name).eval()
+    options = options or {}
+    model = build_model(name, **options).eval()
     if spec.input == "image":
         stats, landmarks = {"mean": 0.5, "std": 0.25}, None
     elif spec.input == "landmarks":
@@ -40,7 +43,7 @@ def make_model_file(folder: Path, name: str, prior: list[float] | None = None, s
         model,
         name=name,
         classes=list(EMOTIONS),
-        options={},
+        options=options,
         context={},
         input_stats=stats,
         tta_flip=True,

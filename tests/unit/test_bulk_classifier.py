@@ -38,6 +38,20 @@ def test_on_cpu_auto_runs_onnx_with_torchs_probabilities_and_writes_nothing(tmp_
     assert bulk.classes == Classifier.from_file(path).classes
 
 
+def test_a_per_image_normalised_model_file_exports_and_ignores_contrast(tmp_path):
+    """image_norm: per_image lives in the model file: the torch Classifier and its ONNX export give
+    the same probabilities, and a crop with its contrast lowered (the shift suite's contrast:0.6,
+    rounded to uint8 again) gets nearly the same answer."""
+    path = make_model_file(tmp_path, "resnet", options={"image_norm": "per_image"})
+    faces = crops(200, seed=1)
+    mean = faces.mean((1, 2), keepdims=True)
+    flatter = np.clip(np.round(mean + 0.6 * (faces - mean)), 0, 255).astype(np.uint8)
+    torch_model = Classifier.from_file(path)
+    torch_proba = torch_model.predict_proba(crops=faces)
+    np.testing.assert_allclose(bulk_classifier(path, CPU).predict_proba(crops=faces), torch_proba, atol=1e-5)
+    np.testing.assert_allclose(torch_model.predict_proba(crops=flatter), torch_proba, atol=5e-3)
+
+
 def test_a_3d_model_keeps_its_prior_for_faces_without_a_mesh(tmp_path):
     prior = [0.1, 0.05, 0.15, 0.3, 0.15, 0.1, 0.15]
     path = make_model_file(tmp_path, "landmark_mlp", prior=prior)

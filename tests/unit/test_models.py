@@ -1,5 +1,6 @@
 """Every registered model: builds, has the right output shape, learns, and fails clearly."""
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -121,10 +122,37 @@ def test_bad_option_values_are_rejected():
 
 
 def test_options_are_applied():
-    assert set(model_options("cnn")) == {"widths", "dropout"}
+    assert set(model_options("cnn")) == {"widths", "dropout", "image_norm"}
     small = build_model("cnn", widths=[8, 16, 32])
     assert count_parameters(small) < count_parameters(build_model("cnn"))
     assert build_model("distance_cnn", hidden=0)(sample("distances")).shape == (4, 7)
+
+
+@pytest.mark.parametrize("name", ["cnn", "vgg", "resnet"])
+def test_per_image_norm_ignores_exposure_and_contrast_of_real_faces(name, fer_small):
+    """image_norm: per_image makes a 2D net blind to an affine change of a crop's gray levels
+    (the shift suite's contrast, roughly its gamma); the default net is not, and keeps its weights'
+    names and values (no module with weights, no random draw), so older model files load and
+    default runs stay bit for bit."""
+    faces = torch.from_numpy(fer_small.images[:16].astype(np.float32)).unsqueeze(1) / 255
+    dimmer = 0.6 * (faces - faces.mean((2, 3), keepdim=True)) + faces.mean((2, 3), keepdim=True) - 0.1
+
+    def standardised(x):
+        return (x - 0.5) / 0.25
+
+    torch.manual_seed(3)
+    default = build_model(name).eval()
+    torch.manual_seed(3)
+    per_image = build_model(name, image_norm="per_image").eval()
+    assert default.state_dict().keys() == per_image.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(default.state_dict().values(), per_image.state_dict().values()))
+    with torch.no_grad():
+        same = per_image(standardised(faces)), per_image(standardised(dimmer))
+        moved = default(standardised(faces)), default(standardised(dimmer))
+    assert torch.allclose(*same, atol=1e-4)
+    assert (moved[0] - moved[1]).abs().max() > 100 * (same[0] - same[1]).abs().max()
+    with pytest.raises(ValueError, match="image_norm.*per_image.*'batch'"):
+        build_model(name, image_norm="batch")
 
 
 def test_vgg_loads_local_pretrained_weights(tmp_path):
