@@ -51,10 +51,11 @@ class ConvNet2d(nn.Module):
         convs: list[int],
         dropout: float,
         hidden: int = 0,
-        norm: nn.Module | None = None,
+        *,
+        input_norm: nn.Module,
     ):
         super().__init__()
-        self.input_norm = norm if norm is not None else nn.Identity()
+        self.input_norm = input_norm
         layers: list[nn.Module] = []
         cin = 1
         for i, (w, n) in enumerate(zip(widths, convs)):
@@ -104,7 +105,7 @@ def _cnn(
         _widths("cnn", widths, 3),
         [2, 2, 2],
         probability("cnn", "dropout", dropout),
-        norm=image_norm_layer("cnn", image_norm),
+        input_norm=image_norm_layer("cnn", image_norm),
     )
 
 
@@ -125,7 +126,7 @@ def _vgg(
         [2, 2, 3, 3],
         probability("vgg", "dropout", dropout),
         hidden=w[-1],
-        norm=image_norm_layer("vgg", image_norm),
+        input_norm=image_norm_layer("vgg", image_norm),
     )
     model.pretrained_from = None
     if pretrained:
@@ -192,9 +193,9 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, num_classes: int, widths: list[int], blocks: int, dropout: float, norm: nn.Module | None = None):
+    def __init__(self, num_classes: int, widths: list[int], blocks: int, dropout: float, *, input_norm: nn.Module):
         super().__init__()
-        self.input_norm = norm if norm is not None else nn.Identity()
+        self.input_norm = input_norm
         stem = widths[0] // 2
         # the stem runs at full 48x48 but narrow; the stages then halve the side: 24, 12, 6
         self.stem = nn.Sequential(*_conv_bn(1, stem))
@@ -232,5 +233,5 @@ def _resnet(
         _widths("resnet", widths, 3),
         positive_int("resnet", "blocks", blocks),
         probability("resnet", "dropout", dropout),
-        norm=image_norm_layer("resnet", image_norm),
+        input_norm=image_norm_layer("resnet", image_norm),
     )

@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from fer3d.evaluation.shifts import Shift
 from fer3d.inference import Classifier, OnnxClassifier, onnx_export
 from fer3d.inference.onnx_export import bulk_classifier
 from tests.unit.model_files import make_model_file, mean_face
@@ -44,8 +45,7 @@ def test_a_per_image_normalised_model_file_exports_and_ignores_contrast(tmp_path
     rounded to uint8 again) gets nearly the same answer."""
     path = make_model_file(tmp_path, "resnet", options={"image_norm": "per_image"})
     faces = crops(200, seed=1)
-    mean = faces.mean((1, 2), keepdims=True)
-    flatter = np.clip(np.round(mean + 0.6 * (faces - mean)), 0, 255).astype(np.uint8)
+    flatter = Shift.parse("contrast:0.6")(faces)
     torch_model = Classifier.from_file(path)
     torch_proba = torch_model.predict_proba(crops=faces)
     np.testing.assert_allclose(bulk_classifier(path, CPU).predict_proba(crops=faces), torch_proba, atol=1e-5)

@@ -6,6 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from fer3d.models import MODELS, build_model, count_parameters, model_options
+from fer3d.models.inputs import standardise_images
 
 N = 478
 NUM_EDGES = 1330
@@ -134,11 +135,12 @@ def test_per_image_norm_ignores_exposure_and_contrast_of_real_faces(name, fer_sm
     (the shift suite's contrast, roughly its gamma); the default net is not, and keeps its weights'
     names and values (no module with weights, no random draw), so older model files load and
     default runs stay bit for bit."""
-    faces = torch.from_numpy(fer_small.images[:16].astype(np.float32)).unsqueeze(1) / 255
-    dimmer = 0.6 * (faces - faces.mean((2, 3), keepdim=True)) + faces.mean((2, 3), keepdim=True) - 0.1
+    faces = torch.from_numpy(fer_small.images[:16].astype(np.float32)).unsqueeze(1)
+    # unrounded, so that the change stays exactly affine
+    dimmer = 0.6 * (faces - faces.mean((2, 3), keepdim=True)) + faces.mean((2, 3), keepdim=True) - 25
 
     def standardised(x):
-        return (x - 0.5) / 0.25
+        return standardise_images(x, {"mean": 0.5, "std": 0.25})
 
     torch.manual_seed(3)
     default = build_model(name).eval()
