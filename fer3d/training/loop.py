@@ -193,14 +193,7 @@ def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
         if mixup or cutmix:
             probs = target if soft is not None else F.one_hot(y, len(features.classes)).float()
             x, target = mix_batch(x, probs, mixup, cutmix, run.generator)
-        if features.kind == "image":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with training_autocast(device, run.precision):
-            logits = model(x)
-            loss = F.cross_entropy(logits.float(), target, label_smoothing=float(cfg["label_smoothing"]))
-        run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        run.optimizer.step()
+        logits, loss = train_step(run, x, target)
         run.schedule.step()
         if run.average is not None:
             run.average.update(model)
@@ -213,6 +206,20 @@ def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
         "train_acc": round(correct / seen, 5),
         "train_samples_per_second": round(seen / seconds, 1),
     }
+
+
+def train_step(run: Run, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward (in the run's precision), loss, backward and optimizer step on one augmented batch;
+    the batch's (logits, loss). The learning-rate schedule and the weight average are the caller's."""
+    if run.features.kind == "image":
+        x = x.contiguous(memory_format=torch.channels_last)
+    with training_autocast(run.device, run.precision):
+        logits = run.model(x)
+        loss = F.cross_entropy(logits.float(), target, label_smoothing=float(run.cfg["label_smoothing"]))
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    return logits, loss
 
 
 def validate(run: Run) -> tuple[float, float]:
