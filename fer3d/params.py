@@ -33,6 +33,8 @@ TRAIN_KEYS = (
     "ema",
     "mixup",
     "cutmix",
+    "validate_last",
+    "validate_every",
 )
 # Every key params.yaml may hold, per section (models.<name> is checked against the model's own
 # options by model_config). A key not here is a typo until proven otherwise.
@@ -216,6 +218,18 @@ def check_training_config(cfg: dict[str, Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or (high and value >= high):
             wanted = f"in [{low}, {high})" if high else f">= {low}"
             raise ParamError(f"params.yaml: {key} for {where} must be a number {wanted}, found {value!r}")
+    last = cfg.get("validate_last", 1.0)
+    if isinstance(last, bool) or not isinstance(last, (int, float)) or not 0 < last <= 1:
+        raise ParamError(
+            f"params.yaml: validate_last for {where} must be a fraction of the epochs in (0, 1] "
+            f"(1: validate every epoch), found {last!r}"
+        )
+    every = cfg.get("validate_every", 1)
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ParamError(
+            f"params.yaml: validate_every for {where} must be an integer >= 0 (0: only the last "
+            f"validate_last of the epochs), found {every!r}"
+        )
     precision = cfg.get("precision", "fp32")
     if precision not in ("auto", "fp32", "bf16"):
         raise ParamError(f"params.yaml: precision for {where} must be auto, fp32 or bf16, found {precision!r}")

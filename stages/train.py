@@ -79,8 +79,9 @@ def save_trained(paths: Paths, p: dict, name: str, model, feats, cfg: dict, opti
         tta_flip=bool(cfg.get("tta_flip", True)),
         prior=feats.class_prior(),
         landmarks=landmark_settings(p) if spec.family == "3d" else None,
-        # the recipe without the thread count (metrics/train/<name>.json records it): a file made
-        # with N threads is byte for byte the one the code before train.threads made with N
+        # the recipe without the thread count and the validation schedule (metrics/train/<name>.json
+        # records them): a file made with N threads is byte for byte the one the code before
+        # train.threads made with N
         training={"best_epoch": result.best_epoch, "val_acc": result.best_val_acc, "config": recipe(cfg)},
     )
 
@@ -90,8 +91,13 @@ def save_trained(paths: Paths, p: dict, name: str, model, feats, cfg: dict, opti
 OFF_WHEN_ZERO = ("ema", "mixup", "cutmix")
 
 
+# how the run was carried out, not what was trained: metrics/train/<name>.json records them. The
+# validation schedule only decides which epochs could be chosen; the file keeps the chosen one.
+NOT_IN_MODEL_FILE = ("threads", "validate_last", "validate_every")
+
+
 def recipe(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k != "threads" and not (k in OFF_WHEN_ZERO and not v)}
+    return {k: v for k, v in cfg.items() if k not in NOT_IN_MODEL_FILE and not (k in OFF_WHEN_ZERO and not v)}
 
 
 def model_settings(p: dict, name: str) -> tuple[dict, dict]:
@@ -131,6 +137,9 @@ def training_summary(name: str, model, result: TrainResult, cfg: dict, model_pat
         "pretrained_from": getattr(model, "pretrained_from", None),
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
+        "epochs_validated": sum(r["val_acc"] is not None for r in result.history),
+        "validate_last": cfg.get("validate_last", 1.0),
+        "validate_every": cfg.get("validate_every", 1),
         "stopped_early": result.stopped_early,
         "val_acc": round(result.best_val_acc, 5),
         "train_minutes": round(result.seconds / 60, 2),

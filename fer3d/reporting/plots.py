@@ -69,7 +69,8 @@ def training_curves(path: str | Path, histories: dict[str, list[dict]]) -> Path:
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     for name, h in histories.items():
         epochs = [r["epoch"] for r in h]
-        a.plot(epochs, [r["val_acc"] for r in h], label=name)
+        validated = [r for r in h if r.get("val_acc") is not None]  # train.validate_* skips early epochs
+        a.plot([r["epoch"] for r in validated], [r["val_acc"] for r in validated], ".-", ms=3, label=name)
         b.plot(epochs, [r["train_loss"] for r in h], label=name)
     a.set(xlabel="epoch", ylabel="validation accuracy (PublicTest)")
     b.set(xlabel="epoch", ylabel="training loss")

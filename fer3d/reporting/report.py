@@ -111,8 +111,9 @@ def _json(path: Path) -> dict | None:
 
 
 def _curve(path: Path) -> list[dict]:
+    """An epoch's row; an empty cell (an epoch that was not validated: train.validate_*) is None."""
     with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: float(v) if v != "" else None for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def _pct(v: float | None) -> str:
