@@ -2,13 +2,13 @@
 on PublicTest (what a choice may look at) and PrivateTest (what is reported), without FaceMesh.
 
     python bench/shift_recipes.py old=/tmp/exp/old/models/cnn.pt new=/tmp/exp/new/models/cnn.pt \
-        [--data data/fer2013.npz] [--json out.json] [--backend onnx|torch]
+        [--data data/fer2013.npz] [--json out.json] [--backend auto|onnx|torch] [--device auto|cpu|cuda]
 
 Prints one row per model file and split: plain, each shift of params.yaml's shifts.suite, the
 suite's mean ("shifted") and the drop. The evaluate_shifts stage gives the same numbers for every
-model of the pipeline (3D models included). --backend onnx (the default) exports each file in
-memory and scores it with onnxruntime, 1.2-1.6x torch's CPU speed; the check at export keeps the
-probabilities within 1e-4 of torch's."""
+model of the pipeline (3D models included). --backend auto (the default) is the stage's choice:
+on CPU it exports each file in memory and scores it with onnxruntime, 1.2-1.6x torch's CPU speed
+(the check at export keeps the probabilities within 1e-4 of torch's); on CUDA (--device) torch."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fer3d import params
 from fer3d.config import TEST, VAL
+from fer3d.device import resolve_device
 from fer3d.evaluation import shifts
 from fer3d.inference.base import ClassifierBase
 from fer3d.inference.onnx_export import bulk_classifier
@@ -45,14 +45,16 @@ def main() -> None:
     ap.add_argument("models", nargs="+", help="NAME=PATH of 2D model files")
     ap.add_argument("--data", default="data/fer2013.npz")
     ap.add_argument("--json", help="also write the numbers here")
-    ap.add_argument("--backend", choices=("onnx", "torch"), default="onnx")
+    ap.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
+    ap.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N, as params.yaml's device")
     args = ap.parse_args()
     suite = shifts.parse_suite(params.get(params.load(), "shifts.suite", list))
     fer = load_npz(args.data)
+    device = resolve_device(args.device)
     results = {}
     for item in args.models:
         name, _, path = item.partition("=")
-        classifier = bulk_classifier(path or name, torch.device("cpu"), args.backend)
+        classifier = bulk_classifier(path or name, device, args.backend)
         if classifier.needs_mesh:
             sys.exit(f"{path}: a 3D model; the evaluate_shifts stage scores those on FaceMesh's shifted points")
         results[name] = score(classifier, fer["images"], fer["label"].astype(np.int64), fer["split"], suite)

@@ -1,0 +1,46 @@
+"""bench/gpu_recipe.py: its recipe is README's, the budget cuts epochs as said, and the compressed
+arrays it can be given unpack to the download stage's."""
+
+import lzma
+import re
+import shlex
+
+import numpy as np
+import yaml
+
+from bench.gpu_recipe import RECIPE, fitting_epochs, unpack
+from tests.conftest import ROOT
+
+
+def readme_recipe() -> dict:
+    text = (ROOT / "README.md").read_text()
+    command = re.search(r"dvc exp run -n gpu-recipe (.*?)\n```", text, re.S).group(1).replace("\\\n", " ")
+    words = shlex.split(command)
+    pairs = [words[i + 1] for i, w in enumerate(words) if w == "-S"]
+    return {key: yaml.safe_load(value) for key, value in (pair.split("=", 1) for pair in pairs)}
+
+
+def test_the_recipe_is_the_one_readme_gives():
+    readme = readme_recipe()
+    assert readme["models.resnet.epochs"] == 200  # the parse found the block
+    assert {key: readme[key] for key in RECIPE} == RECIPE
+
+
+def test_epochs_are_the_recipes_or_what_fits():
+    assert fitting_epochs(200, 1.5, 400) == 200  # 200 * 1.5 * 1.1 = 330 s fits
+    assert fitting_epochs(200, 3.0, 400) == 121  # 400 // 3.3
+    assert fitting_epochs(200, 100.0, 50) == 2  # never fewer than 2
+
+
+def test_compressed_arrays_unpack_to_the_same_npz(fer_full, tmp_path):
+    from fer3d.data.fer2013 import stratified_subset
+
+    arrays = stratified_subset(fer_full, 50, seed=0).arrays()
+    filters = [{"id": lzma.FILTER_DELTA, "dist": 48}, {"id": lzma.FILTER_LZMA2, "preset": 6}]
+    (tmp_path / "images.xz").write_bytes(lzma.compress(arrays["images"].tobytes(), filters=filters))
+    np.savez(tmp_path / "meta.npz", **{k: v for k, v in arrays.items() if k != "images"})
+    folder = unpack(tmp_path / "images.xz", tmp_path / "meta.npz", tmp_path / "data")
+    back = np.load(folder / "fer2013.npz")
+    assert set(back.files) == set(arrays)
+    for key, value in arrays.items():
+        assert back[key].dtype == value.dtype and np.array_equal(back[key], value), key
