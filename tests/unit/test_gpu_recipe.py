@@ -27,8 +27,8 @@ def test_the_recipe_is_the_one_readme_gives():
 
 
 def test_epochs_are_the_recipes_or_what_fits():
-    assert fitting_epochs(200, 1.5, 400) == 200  # 200 * 1.5 * 1.1 = 330 s fits
-    assert fitting_epochs(200, 3.0, 400) == 121  # 400 // 3.3
+    assert fitting_epochs(200, 1.0, 400) == 200  # 200 * 1.0 * 1.5 = 300 s fits
+    assert fitting_epochs(200, 3.0, 400) == 88  # 400 // 4.5
     assert fitting_epochs(200, 100.0, 50) == 2  # never fewer than 2
 
 
