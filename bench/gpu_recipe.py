@@ -31,6 +31,10 @@ import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# fer3d from this checkout without an install: a GPU machine gets a bare copy of the tree
+sys.path.insert(0, str(ROOT))
+from fer3d.io import load_npz, save_json, save_npz  # noqa: E402
+
 # README's `dvc exp run -n gpu-recipe` values for the image nets (tests/unit/test_gpu_recipe.py)
 RECIPE = {
     "device": "cuda",
@@ -102,11 +106,10 @@ def epoch_seconds(root: Path, model: str) -> list[float]:
 
 
 def unpack(images_xz: Path, meta: Path, target: Path) -> Path:
-    arrays = dict(np.load(meta))
+    arrays = load_npz(meta)
     raw = lzma.decompress(images_xz.read_bytes())
     arrays["images"] = np.frombuffer(raw, np.uint8).reshape(len(arrays["label"]), 48, 48)
-    target.mkdir(parents=True, exist_ok=True)
-    np.savez(target / "fer2013.npz", **arrays)
+    save_npz(target / "fer2013.npz", **arrays)  # the download stage's writer: whole, or not at all
     return target
 
 
@@ -137,7 +140,7 @@ def main() -> None:
     try:
         run(recipe, data, args.work, logs, out, budget, summary)
     finally:
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        save_json(out / "summary.json", summary)
         bundle(args.work, out)
         budget.say("done")
 
@@ -197,7 +200,8 @@ def run(recipe: dict, data: Path, work: Path, logs: Path, out: Path, budget: Bud
     if files:
         score = [sys.executable, str(ROOT / "bench" / "shift_recipes.py"), *files, "--data", str(data / "fer2013.npz")]
         score += ["--json", str(out / "shifts.json"), "--device", recipe["device"], "--backend", "torch"]
-        subprocess.run(score, cwd=ROOT, timeout=max(10.0, budget.left()))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        subprocess.run(score, cwd=ROOT, env=env, timeout=max(10.0, budget.left()))
 
 
 if __name__ == "__main__":
