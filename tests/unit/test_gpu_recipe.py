@@ -8,7 +8,7 @@ import shlex
 import numpy as np
 import yaml
 
-from bench.gpu_recipe import RECIPE, fitting_epochs, unpack
+from bench.gpu_recipe import RECIPE, fits_at_all, fitting_epochs, unpack
 from tests.conftest import ROOT
 
 
@@ -44,3 +44,10 @@ def test_compressed_arrays_unpack_to_the_same_npz(fer_full, tmp_path):
     assert set(back.files) == set(arrays)
     for key, value in arrays.items():
         assert back[key].dtype == value.dtype and np.array_equal(back[key], value), key
+
+
+def test_the_recipe_run_starts_only_when_its_fewest_epochs_fit():
+    # the guard and the epoch count use the same spare: where the guard lets a run start, the
+    # 2 epochs it may be cut to fit in what is left
+    assert fits_at_all(10.0, 30.0) and fitting_epochs(200, 10.0, 30.0) == 2
+    assert not fits_at_all(10.0, 29.0)
