@@ -1,5 +1,5 @@
-"""bench/gpu_recipe.py: its recipe is README's, the budget cuts epochs as said, and the compressed
-arrays it can be given unpack to the download stage's."""
+"""bench/gpu_recipe.py: its recipe is README's, the budget cuts epochs as said, and the arrays it
+packs compressed for a GPU machine unpack to the download stage's."""
 
 import lzma
 import re
@@ -8,7 +8,7 @@ import shlex
 import numpy as np
 import yaml
 
-from bench.gpu_recipe import RECIPE, fits_at_all, fitting_epochs, unpack
+from bench.gpu_recipe import RECIPE, fits_at_all, fitting_epochs, pack, unpack
 from tests.conftest import ROOT
 
 
@@ -32,14 +32,16 @@ def test_epochs_are_the_recipes_or_what_fits():
     assert fitting_epochs(200, 100.0, 50) == 2  # never fewer than 2
 
 
-def test_compressed_arrays_unpack_to_the_same_npz(fer_full, tmp_path):
+def test_packed_arrays_unpack_to_the_same_npz(fer_full, tmp_path):
     from fer3d.data.fer2013 import stratified_subset
+    from fer3d.io import save_npz
 
     arrays = stratified_subset(fer_full, 50, seed=0).arrays()
-    filters = [{"id": lzma.FILTER_DELTA, "dist": 48}, {"id": lzma.FILTER_LZMA2, "preset": 6}]
-    (tmp_path / "images.xz").write_bytes(lzma.compress(arrays["images"].tobytes(), filters=filters))
-    np.savez(tmp_path / "meta.npz", **{k: v for k, v in arrays.items() if k != "images"})
-    folder = unpack(tmp_path / "images.xz", tmp_path / "meta.npz", tmp_path / "data")
+    save_npz(tmp_path / "fer2013.npz", **arrays)
+    images_xz, meta = pack(tmp_path / "fer2013.npz", tmp_path / "packed")
+    assert lzma.decompress(images_xz.read_bytes()) == arrays["images"].tobytes()  # plain xz, readable by `xz -d`
+    assert not list((tmp_path / "packed").glob("*.tmp"))
+    folder = unpack(images_xz, meta, tmp_path / "data")
     back = np.load(folder / "fer2013.npz")
     assert set(back.files) == set(arrays)
     for key, value in arrays.items():
