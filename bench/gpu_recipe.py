@@ -35,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 # fer3d from this checkout without an install: a GPU machine gets a bare copy of the tree
 sys.path.insert(0, str(ROOT))
-from fer3d.io import load_npz, save_json, save_npz  # noqa: E402
+from fer3d.io import load_npz, save_bytes, save_json, save_npz  # noqa: E402
 
 # README's `dvc exp run -n gpu-recipe` values for the image nets (tests/unit/test_gpu_recipe.py)
 RECIPE = {
@@ -118,11 +118,8 @@ def pack(fer2013: Path, target: Path) -> tuple[Path, Path]:
     images = arrays.pop("images")
     if images.dtype != np.uint8 or images.shape[1:] != (48, 48):
         sys.exit(f"{fer2013}: images must be uint8 48x48, found {images.dtype} {images.shape}")
-    tmp = target / "images.xz.tmp"
-    tmp.write_bytes(lzma.compress(images.tobytes(), format=lzma.FORMAT_XZ, filters=XZ_FILTERS))
-    tmp.replace(target / "images.xz")
-    save_npz(target / "meta.npz", **arrays)
-    return target / "images.xz", target / "meta.npz"
+    images_xz = save_bytes(target / "images.xz", lzma.compress(images.tobytes(), filters=XZ_FILTERS))
+    return images_xz, save_npz(target / "meta.npz", **arrays)
 
 
 def unpack(images_xz: Path, meta: Path, target: Path) -> Path:
