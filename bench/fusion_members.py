@@ -6,11 +6,13 @@ a longer schedule. Used for the budget question of issue 13: what a better cnn i
 fusion, and what the fusion loses without the models that got no weight.
 
     python bench/fusion_members.py [--run DIR] [--model cnn28=/tmp/exp/c28/models/cnn.pt ...] \\
-        [--row NAME=m1,m2,... ...] [--json out.json]
+        [--mean NAME=m1,m2,... ...] [--row NAME=m1,m2,... ...] [--json out.json]
 
 Without --row: the run's own rows (models/fusion.json) and, for each --model, the widest row (`fusion`)
 with it in place of the member of the same architecture. 3D members vote only where FaceMesh found a
-face, the evaluate stage's rule."""
+face, the evaluate stage's rule. --mean: a new member that averages others' probabilities with equal
+weights, as one model file with `members` answers (an ensemble of seeds, say); it is a row of its
+own and may be a member of --row sets."""
 
 from __future__ import annotations
 
@@ -109,6 +111,17 @@ def evaluate_row(
     return {"members": members, "weights": [round(float(w), 4) for w in weights], **acc}
 
 
+def mean_member(name: str, members: list[str], probas: dict, families: dict) -> tuple[np.ndarray, str, str]:
+    """(probabilities, family, architecture) of an equal-weight mean of `members`, one family only."""
+    unknown = [m for m in members if m not in probas]
+    if unknown:
+        sys.exit(f"--mean {name} names {unknown}: not in the run's models nor given with --model ({sorted(probas)})")
+    kinds = {families[m] for m in members}
+    if len(kinds) != 1:
+        sys.exit(f"--mean {name} mixes families {sorted(kinds)}: a mean stands for one model, 2D or 3D")
+    return np.mean([probas[m] for m in members], 0), kinds.pop(), name
+
+
 def weights_text(row: dict) -> str:
     """A fitted row's weights as the tables print them: "cnn 0.2045, resnet 0.6684, ..."."""
     return ", ".join(f"{m} {w}" for m, w in zip(row["members"], row["weights"]))
@@ -118,6 +131,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default=".", help="a finished run's folder (probabilities.npz, models/fusion.json)")
     ap.add_argument("--model", action="append", default=[], help="NAME=PATH of a model file to score and use")
+    ap.add_argument("--mean", action="append", default=[], help="NAME=m1,m2,... an equal-weight mean of members")
     ap.add_argument("--row", action="append", default=[], help="NAME=m1,m2,... a member set to fit and score")
     ap.add_argument("--json", help="also write the rows here")
     args = ap.parse_args()
@@ -129,9 +143,13 @@ def main() -> None:
         probas[name], families[name], architecture[name] = score_file(path, paths, fer["images"][rows], rows)
         if probas[name].shape[1] != len(labels.classes):
             sys.exit(f"{path}: {probas[name].shape[1]} classes, the run's label set has {len(labels.classes)}")
+    means = {name: value.split(",") for name, value in parse_named(args.mean, "--mean").items()}
+    for name, members in means.items():
+        probas[name], families[name], architecture[name] = mean_member(name, members, probas, families)
     table = {name: f.members for name, f in fusions.items()}
-    if args.row:
-        table = {name: value.split(",") for name, value in parse_named(args.row, "--row").items()}
+    if args.row or means:
+        table = {name: [name] for name in means}
+        table.update({name: value.split(",") for name, value in parse_named(args.row, "--row").items()})
     else:  # each model file in place of its architecture in the widest row (`fusion`, by default)
         widest = max(fusions.values(), key=lambda f: len(f.members))
         for name in parse_named(args.model, "--model"):

@@ -3,12 +3,15 @@
     python bench/models_speed.py [--models cnn,mesh_gnn] [--batch 128] [--steps 10] [--threads 2]
                                  [--grid 24] [--set cnn.width=24 ...] [--compile] [--contiguous]
                                  [--side-by-side N] [--precision fp32|bf16]
+                                 [--adamw default|foreach|fused]
 
 Training throughput = forward + backward + AdamW step on random data of the model's input
 shape (channels_last for 2D nets unless --contiguous); --compile wraps the model in torch.compile
 (inductor; its compile time is left out: warm-up steps run first); inference = forward under
 torch.inference_mode in eval mode. --precision bf16 runs both under bf16 autocast (training as
 `train.precision: bf16` does; scoring stays fp32 in the pipeline, so its bf16 figure is only a bound).
+--adamw: the optimizer step's implementation: default (torch's choice, a per-parameter loop on CPU,
+what training uses), foreach (one multi-tensor kernel per update) or fused (one fused kernel).
 Each is batch / median step time. --side-by-side N runs N copies at once, each in its own process
 with --threads threads, and sums their throughput: what `fer3d repro --jobs N` gets from N models
 training side by side (compare `--threads 2` against `--threads 1 --side-by-side 2` on 2 cores).
@@ -31,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fer3d.device import cpu_has_amx
 from fer3d.models import MODELS, build_model, count_parameters
 from fer3d.models.inputs import training_autocast
+from fer3d.training.loop import classification_loss
 
 NUM_POINTS = 478
 
@@ -84,6 +88,7 @@ def measure(
     compiled: bool = False,
     nhwc: bool = True,
     precision: str = "fp32",
+    adamw: str = "default",
 ) -> dict:
     edges = mesh_edges()
     spec = MODELS[name]
@@ -97,8 +102,8 @@ def measure(
     if compiled:
         model = torch.compile(model)
     y = torch.randint(0, 7, (batch,), generator=torch.Generator().manual_seed(1))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    impl = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}[adamw]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, **impl)
 
     amp = training_autocast(torch.device("cpu"), precision)
 
@@ -106,7 +111,7 @@ def measure(
         opt.zero_grad(set_to_none=True)
         with amp:
             logits = model(x)
-        loss_fn(logits.float(), y).backward()
+        classification_loss(logits.float(), y, 0.0).backward()  # as training: members' own losses
         opt.step()
 
     model.train()
@@ -156,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--contiguous", action="store_true", help="2D nets in NCHW instead of channels_last")
     ap.add_argument("--side-by-side", type=int, default=1, metavar="N", help="N copies at once, throughput summed")
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="autocast dtype of the steps")
+    ap.add_argument("--adamw", choices=("default", "foreach", "fused"), default="default", help="AdamW's step kernel")
     args = ap.parse_args(argv)
     if args.side_by_side < 1:
         ap.error(f"--side-by-side must be >= 1, found {args.side_by_side}")
@@ -179,13 +185,13 @@ def main(argv: list[str] | None = None) -> None:
         f"{f' x {args.side_by_side} processes side by side (summed)' if args.side_by_side > 1 else ''}, "
         f"batch {args.batch}, grid {args.grid}, "
         f"{'compiled' if args.compile else 'eager'}, {'NCHW' if args.contiguous else 'channels_last'}, "
-        f"{args.precision}{' (CPU has AMX)' if cpu_has_amx() else ''}\n"
+        f"{args.precision}{' (CPU has AMX)' if cpu_has_amx() else ''}, AdamW {args.adamw}\n"
     )
     print("| model | family | input | params | train samples/s | inference samples/s |")
     print("|---|---|---|---:|---:|---:|")
     for name in names:
         options = (name, args.batch, args.steps, args.warmup, args.grid, overrides.get(name, {}))
-        options += (args.compile, not args.contiguous, args.precision)
+        options += (args.compile, not args.contiguous, args.precision, args.adamw)
         if args.side_by_side > 1:
             r = measure_side_by_side(args.side_by_side, args.threads, *options)
         else:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..config import NUM_POINTS
-from .registry import classifier_head, init_weights, positive_int, probability, register
+from .registry import classifier_head, init_weights, mean_probability_logits, positive_int, probability, register
 
 
 def num_points_option(name: str, num_points: Any) -> int:
@@ -20,7 +20,11 @@ class LandmarkMLP(nn.Module):
     """MLP on the flattened points, optionally with the mesh's edge lengths beside them.
 
     standardise: the inputs pass a BatchNorm without affine first, so every coordinate and length
-    is standardised over the training set (edge lengths are ~20x smaller than coordinates)."""
+    is standardised over the training set (edge lengths are ~20x smaller than coordinates).
+    members > 1: that many MLPs on the same inputs, an ensemble in one file. In training the model
+    returns their logits (B, members, C) and each member learns from its own loss
+    (fer3d.training.loop.classification_loss), so they stay independent; in evaluation it returns
+    the log of their mean probabilities, so softmax gives the ensemble's average."""
 
     def __init__(
         self,
@@ -30,28 +34,38 @@ class LandmarkMLP(nn.Module):
         dropout: float,
         edges: torch.Tensor | None,
         standardise: bool,
+        members: int = 1,
     ):
         super().__init__()
         self.register_buffer("edges", None if edges is None else torch.as_tensor(edges).long(), persistent=False)
         width = 3 * num_points + (0 if edges is None else len(edges))
         self.norm = nn.BatchNorm1d(width, affine=False) if standardise else nn.Identity()
-        self.mlp = nn.Sequential(
-            nn.Linear(width, hidden),
-            nn.BatchNorm1d(hidden),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, hidden // 2),
-            nn.BatchNorm1d(hidden // 2),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden // 2, num_classes),
-        )
+
+        def mlp() -> nn.Sequential:
+            return nn.Sequential(
+                nn.Linear(width, hidden),
+                nn.BatchNorm1d(hidden),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, hidden // 2),
+                nn.BatchNorm1d(hidden // 2),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden // 2, num_classes),
+            )
+
+        # one member keeps the attribute (and so the state_dict keys) of the model files before members
+        self.mlp = mlp() if members == 1 else nn.ModuleList(mlp() for _ in range(members))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [x.flatten(1)]
         if self.edges is not None:
             feats.append((x[:, self.edges[:, 0]] - x[:, self.edges[:, 1]]).norm(dim=-1))
-        return self.mlp(self.norm(torch.cat(feats, 1)))
+        z = self.norm(torch.cat(feats, 1))
+        if isinstance(self.mlp, nn.Sequential):
+            return self.mlp(z)
+        logits = torch.stack([member(z) for member in self.mlp], 1)
+        return logits if self.training else mean_probability_logits(logits)
 
 
 @register("landmark_mlp", "3d", "landmarks")
@@ -64,17 +78,19 @@ def _landmark_mlp(
     standardise: bool = False,
     num_points: int = NUM_POINTS,
     edges: torch.Tensor | None = None,
+    members: int = 1,
 ) -> nn.Module:
-    """MLP on the standardised points (3N) and, with edge_lengths, the E mesh edge lengths -> classes."""
+    """MLP on the standardised points (3N) and, with edge_lengths, the E mesh edge lengths -> classes;
+    members: an ensemble of that many such MLPs, trained side by side on their own losses."""
     n, h = num_points_option("landmark_mlp", num_points), positive_int("landmark_mlp", "hidden", hidden)
+    k = positive_int("landmark_mlp", "members", members)
     for key, value in (("edge_lengths", edge_lengths), ("standardise", standardise)):
         if not isinstance(value, bool):
             raise ValueError(f"model 'landmark_mlp': {key} must be true or false, got {value!r}")
     if edge_lengths and edges is None:
         raise ValueError("model 'landmark_mlp': edge_lengths needs the mesh `edges` (an (E, 2) LongTensor)")
-    return LandmarkMLP(
-        num_classes, n, h, probability("landmark_mlp", "dropout", dropout), edges if edge_lengths else None, standardise
-    )
+    edges = edges if edge_lengths else None
+    return LandmarkMLP(num_classes, n, h, probability("landmark_mlp", "dropout", dropout), edges, standardise, k)
 
 
 def _conv1d_bn(cin: int, cout: int, k: int, stride: int = 1) -> list[nn.Module]:

@@ -16,10 +16,12 @@ cores is quick (bench/models_speed.py measures them).
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 FAMILIES = ("2d", "3d")
@@ -112,6 +114,11 @@ def build_model(name: str, num_classes: int = 7, **options: Any) -> nn.Module:
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def mean_probability_logits(member_logits: torch.Tensor) -> torch.Tensor:
+    """(B, K, C) member logits → (B, C) log of the members' mean probabilities (logsumexp: no log(0))."""
+    return torch.logsumexp(member_logits.log_softmax(-1), 1) - math.log(member_logits.shape[1])
 
 
 def positive_int(name: str, key: str, value: Any) -> int:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ..config import TRAIN, VAL
 from ..device import resolve_device, resolve_precision
 from ..models.inputs import training_autocast, tta_proba
+from ..models.registry import mean_probability_logits
 from . import checkpoint as ckpt
 from .augment import mix_batch
 from .averaging import WeightAverage
@@ -220,11 +221,26 @@ def train_step(run: Run, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.T
         x = x.contiguous(memory_format=torch.channels_last)
     with training_autocast(run.device, run.precision):
         logits = run.model(x)
-        loss = F.cross_entropy(logits.float(), target, label_smoothing=float(run.cfg["label_smoothing"]))
+        loss = classification_loss(logits.float(), target, float(run.cfg["label_smoothing"]))
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     run.optimizer.step()
+    if logits.dim() == MEMBER_LOGITS_DIMS:
+        logits = mean_probability_logits(logits.float())
     return logits, loss
+
+
+MEMBER_LOGITS_DIMS = 3  # (B, K, C): an ensemble model's members in training
+
+
+def classification_loss(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Cross-entropy against class indices (B,) or probabilities (B, C). Member logits (B, K, C),
+    an ensemble in one model (landmark_mlp's `members`), give the mean of the members' own losses:
+    each learns the batch as if trained alone, rather than the ensemble co-adapting to one loss."""
+    if logits.dim() == MEMBER_LOGITS_DIMS:
+        target = target.repeat_interleave(logits.shape[1], 0)
+        logits = logits.flatten(0, 1)
+    return F.cross_entropy(logits, target, label_smoothing=label_smoothing)
 
 
 def validation_due(epoch: int, cfg: dict[str, Any]) -> bool:

@@ -84,3 +84,28 @@ def test_an_unknown_member_is_named(tiny_repo, tmp_path):
     result, rows = fusion_members(tiny_repo, tmp_path, "--row", "bad=resnet,cnn28")
     assert result.returncode != 0 and not rows
     assert "cnn28" in result.stderr and "--model" in result.stderr
+
+
+def test_an_equal_weight_mean_is_a_member_and_a_row(tiny_repo, tmp_path):
+    result, rows = fusion_members(
+        tiny_repo,
+        tmp_path,
+        "--model",
+        "mlp_again=models/landmark_mlp.pt",
+        "--mean",
+        "twice=landmark_mlp,mlp_again",
+        "--mean",
+        "three_d=landmark_mlp,mesh_gnn",
+        "--row",
+        "alone=landmark_mlp",
+        "--row",
+        "with_mean=resnet,three_d",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list(rows) == ["twice", "three_d", "alone", "with_mean"]
+    # a file averaged with itself (scored twice: torch and onnxruntime agree to 1e-4) is that file
+    assert rows["twice"]["val"] == pytest.approx(rows["alone"]["val"], abs=0.02)
+    assert rows["twice"]["test"] == pytest.approx(rows["alone"]["test"], abs=0.02)
+    assert rows["with_mean"]["members"] == ["resnet", "three_d"] and len(rows["with_mean"]["weights"]) == 2
+    mixed, _ = fusion_members(tiny_repo, tmp_path, "--mean", "bad=resnet,landmark_mlp")
+    assert mixed.returncode != 0 and "--mean bad mixes families ['2d', '3d']" in mixed.stderr
