@@ -57,11 +57,15 @@ class LandmarkMLP(nn.Module):
         # one member keeps the attribute (and so the state_dict keys) of the model files before members
         self.mlp = mlp() if members == 1 else nn.ModuleList(mlp() for _ in range(members))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, 3) points → the (B, width) row every member reads: the points and the edge lengths, standardised."""
         feats = [x.flatten(1)]
         if self.edges is not None:
             feats.append((x[:, self.edges[:, 0]] - x[:, self.edges[:, 1]]).norm(dim=-1))
-        z = self.norm(torch.cat(feats, 1))
+        return self.norm(torch.cat(feats, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encode(x)
         if isinstance(self.mlp, nn.Sequential):
             return self.mlp(z)
         logits = torch.stack([member(z) for member in self.mlp], 1)

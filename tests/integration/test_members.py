@@ -59,18 +59,10 @@ def test_an_ensemble_trains_in_one_file_and_scores_as_its_members_mean(tiny_repo
     # the same faces through each member alone, flip-averaged as the Classifier does: their mean
     model, x = classifier.model.eval(), classifier.encode(points=points)
     with torch.no_grad():
-        views = [model.norm(model_features(model, v)) for v in (x, classifier.mirror(x))]
+        views = [model.encode(v) for v in (x, classifier.mirror(x))]
         members = [np.mean([m(z).softmax(-1).numpy() for z in views], 0) for m in model.mlp]
     np.testing.assert_allclose(proba, np.mean(members, 0), atol=1e-5)
     assert np.abs(members[0] - members[1]).max() > 1e-3  # two models, not one twice
 
     onnx = bulk_classifier(path, torch.device("cpu"), "onnx")
     np.testing.assert_allclose(onnx.predict_proba(points=points, has_mesh=np.ones(len(rows), bool)), proba, atol=1e-4)
-
-
-def model_features(model, x: torch.Tensor) -> torch.Tensor:
-    """LandmarkMLP's input row: the flattened points and the edge lengths (as its forward builds it)."""
-    feats = [x.flatten(1)]
-    if model.edges is not None:
-        feats.append((x[:, model.edges[:, 0]] - x[:, model.edges[:, 1]]).norm(dim=-1))
-    return torch.cat(feats, 1)

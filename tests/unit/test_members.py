@@ -38,7 +38,7 @@ def test_members_train_apart_and_answer_their_mean_probability():
     assert not torch.equal(first[0], first[1]) and not torch.equal(first[1], first[2])  # own initial weights
     model.eval()
     with torch.no_grad():
-        z = model.norm(x.flatten(1))
+        z = model.encode(x)
         mean = torch.stack([m(z).softmax(-1) for m in model.mlp], 1).mean(1)
         out = model(x)
     assert out.shape == (8, 7)
