@@ -6,13 +6,14 @@ a longer schedule. Used for the budget question of issue 13: what a better cnn i
 fusion, and what the fusion loses without the models that got no weight.
 
     python bench/fusion_members.py [--run DIR] [--model cnn28=/tmp/exp/c28/models/cnn.pt ...] \\
-        [--mean NAME=m1,m2,... ...] [--row NAME=m1,m2,... ...] [--json out.json]
+        [--landmarks FILE] [--mean NAME=m1,m2,... ...] [--row NAME=m1,m2,... ...] [--json out.json]
 
 Without --row: the run's own rows (models/fusion.json) and, for each --model, the widest row (`fusion`)
 with it in place of the member of the same architecture. 3D members vote only where FaceMesh found a
 face, the evaluate stage's rule. --mean: a new member that averages others' probabilities with equal
 weights, as one model file with `members` answers (an ensemble of seeds, say); it is a row of its
-own and may be a member of --row sets."""
+own and may be a member of --row sets. --landmarks: score the 3D --model files on another landmarks file
+(a trial's re-extracted points) instead of the run's; the fusion keeps the run's has_mesh."""
 
 from __future__ import annotations
 
@@ -48,12 +49,13 @@ def mesh_inputs(path: str) -> tuple[np.ndarray, np.ndarray]:
     return lm["landmarks"], lm["found"]
 
 
-def score_file(path: str, paths: Paths, crops: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, str, str]:
+def score_file(path: str, landmarks_file: str, crops: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, str, str]:
     """(probabilities on `rows`, family, architecture name) of one model file, through its own
-    Classifier (onnxruntime where the evaluate stage's CPU backend would use it)."""
+    Classifier (onnxruntime where the evaluate stage's CPU backend would use it); a 3D model reads
+    its points from `landmarks_file`."""
     classifier = bulk_classifier(path, torch.device("cpu"), "auto")
     if classifier.needs_mesh:
-        landmarks, found = mesh_inputs(str(paths.landmarks))
+        landmarks, found = mesh_inputs(landmarks_file)
         proba = classifier.predict_proba(points=landmarks[rows].astype(np.float32), has_mesh=found[rows])
     else:
         proba = classifier.predict_proba(crops=crops)
@@ -131,6 +133,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default=".", help="a finished run's folder (probabilities.npz, models/fusion.json)")
     ap.add_argument("--model", action="append", default=[], help="NAME=PATH of a model file to score and use")
+    ap.add_argument("--landmarks", help="landmarks.npz the 3D --model files are scored on (default: the run's)")
     ap.add_argument("--mean", action="append", default=[], help="NAME=m1,m2,... an equal-weight mean of members")
     ap.add_argument("--row", action="append", default=[], help="NAME=m1,m2,... a member set to fit and score")
     ap.add_argument("--json", help="also write the rows here")
@@ -140,7 +143,8 @@ def main() -> None:
     label = labels.label[rows]
     architecture = {m: m for m in probas}
     for name, path in parse_named(args.model, "--model").items():
-        probas[name], families[name], architecture[name] = score_file(path, paths, fer["images"][rows], rows)
+        landmarks_file = args.landmarks or str(paths.landmarks)
+        probas[name], families[name], architecture[name] = score_file(path, landmarks_file, fer["images"][rows], rows)
         if probas[name].shape[1] != len(labels.classes):
             sys.exit(f"{path}: {probas[name].shape[1]} classes, the run's label set has {len(labels.classes)}")
     means = {name: value.split(",") for name, value in parse_named(args.mean, "--mean").items()}

@@ -52,7 +52,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
         "report",
     ),
     "data": ("source", "sha256", "shared_dir", "limit", "labels", "group", "crops"),
-    "landmarks": ("workers", "min_detection_confidence", "attempts"),
+    "landmarks": ("workers", "min_detection_confidence", "attempts", "mirror_average"),
     "voxelize": ("grid", "align"),
     "meshes": ("samples",),
     "train": TRAIN_KEYS,

@@ -18,10 +18,16 @@ def main() -> None:
     attempts = landmarks.Attempt.list_from_param(params.get(p, "landmarks.attempts", list))
     workers = params.positive(p, "landmarks.workers", int, allow_zero=True) or os.cpu_count()
     confidence = params.get(p, "landmarks.min_detection_confidence", float)
+    mirror_average = params.get(p, "landmarks.mirror_average", bool)
     fer = load_npz(paths.fer2013)
     start = time.perf_counter()
     points, attempt_used = landmarks.extract(
-        fer["images"], attempts, workers=workers, min_detection_confidence=confidence, progress=show_progress()
+        fer["images"],
+        attempts,
+        workers=workers,
+        min_detection_confidence=confidence,
+        progress=show_progress(),
+        mirror_average=mirror_average,
     )
     seconds = time.perf_counter() - start
     found = attempt_used >= 0

@@ -25,6 +25,7 @@ def main() -> None:
     attempts = landmarks.Attempt.list_from_param(params.get(p, "landmarks.attempts", list))
     workers = params.positive(p, "landmarks.workers", int, allow_zero=True) or os.cpu_count()
     confidence = params.get(p, "landmarks.min_detection_confidence", float)
+    mirror_average = params.get(p, "landmarks.mirror_average", bool)
     fer = load_npz(paths.fer2013)
     rows = np.flatnonzero(np.isin(fer["split"], list(splits.values())))
     crops = fer["images"][rows]
@@ -32,7 +33,12 @@ def main() -> None:
     # one pool over every shifted image: the workers start once
     shifted = np.concatenate([shift(crops) for shift in suite])
     points, attempt_used = landmarks.extract(
-        shifted, attempts, workers=workers, min_detection_confidence=confidence, progress=show_progress()
+        shifted,
+        attempts,
+        workers=workers,
+        min_detection_confidence=confidence,
+        progress=show_progress(),
+        mirror_average=mirror_average,
     )
     seconds = time.perf_counter() - start
     shape = (len(suite), len(rows))

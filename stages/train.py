@@ -124,7 +124,11 @@ def landmark_settings(p: dict) -> dict:
     it scores later get their points found the same way."""
     attempts = Attempt.list_from_param(params.get(p, "landmarks.attempts", list))
     confidence = float(params.get(p, "landmarks.min_detection_confidence", (int, float)))
-    return {"attempts": [vars(a) for a in attempts], "min_detection_confidence": confidence}
+    settings = {"attempts": [vars(a) for a in attempts], "min_detection_confidence": confidence}
+    if params.get(p, "landmarks.mirror_average", bool):
+        # only when on, so files trained on plain readings keep the bytes they had
+        settings["mirror_average"] = True
+    return settings
 
 
 def training_summary(name: str, model, result: TrainResult, cfg: dict, model_path) -> dict:

@@ -27,6 +27,8 @@ def face_meshes(
         faces, _ = faces_in(path, finder, crops, align)
     detector = Detector(settings.min_detection_confidence)
     try:
-        return [(face, detector.crop_landmarks(face.crop, settings.attempts)[0]) for face in faces]
+        return [
+            (face, detector.crop_landmarks(face.crop, settings.attempts, settings.mirror_average)[0]) for face in faces
+        ]
     finally:
         detector.close()

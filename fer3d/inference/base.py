@@ -21,13 +21,17 @@ class MeshSettings:
 
     attempts: tuple[Attempt, ...]
     min_detection_confidence: float
+    mirror_average: bool = False  # the mirrored crop read too and averaged in (files before it: off)
 
     @classmethod
     def from_payload(cls, value: dict) -> MeshSettings:
         attempts = tuple(
             Attempt.from_param(a, f"model file landmarks.attempts[{i}]") for i, a in enumerate(value["attempts"])
         )
-        return cls(attempts, float(value["min_detection_confidence"]))
+        mirror_average = value.get("mirror_average", False)
+        if not isinstance(mirror_average, bool):
+            raise ValueError(f"model file landmarks.mirror_average must be true or false, found {mirror_average!r}")
+        return cls(attempts, float(value["min_detection_confidence"]), mirror_average)
 
 
 class ClassifierBase:

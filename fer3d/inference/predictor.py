@@ -98,7 +98,7 @@ class Predictor:
     def mesh_settings(self) -> MeshSettings | None:
         """The FaceMesh settings of the 3D models (they were trained on the same landmarks)."""
         settings = {c.name: c.mesh_settings for c in self.classifiers.values() if c.needs_mesh}
-        distinct = {(s.attempts, s.min_detection_confidence) for s in settings.values()}
+        distinct = {(s.attempts, s.min_detection_confidence, s.mirror_average) for s in settings.values()}
         if len(distinct) > 1:
             raise ValueError(
                 f"the 3D models were trained on landmarks found with different FaceMesh settings: {settings}"
@@ -117,7 +117,7 @@ class Predictor:
         points = np.zeros((len(crops), NUM_POINTS, 3), np.float32)
         has_mesh = np.zeros(len(crops), bool)
         for i, crop in enumerate(crops):
-            found, _ = self._mesh.crop_landmarks(np.asarray(crop, np.uint8), settings.attempts)
+            found, _ = self._mesh.crop_landmarks(np.asarray(crop, np.uint8), settings.attempts, settings.mirror_average)
             if found is not None:
                 points[i], has_mesh[i] = found.astype(np.float16).astype(np.float32), True
         return points, has_mesh

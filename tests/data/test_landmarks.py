@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fer3d.face3d import geometry, landmarks, mesh
+from fer3d.face3d import facemesh_mirror, geometry, landmarks, mesh
 from tests.conftest import requires_data
 
 pytestmark = requires_data
@@ -79,3 +79,43 @@ def test_real_mean_face_mirror_pairs(fer_small, extracted):
     tess = {tuple(e) for e in mesh.mesh_edges().tolist()}
     mirrored_edges = {tuple(sorted((perm[a], perm[b]))) for a, b in tess}
     assert len(tess & mirrored_edges) / len(tess) > 0.98
+    # the package's fixed pairs (used before any mean face exists) are what real faces give
+    assert (facemesh_mirror.mirror_permutation() == perm).all()
+
+
+def test_mirror_back_is_an_involution_on_the_crop():
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(0, 48, (478, 3)).astype(np.float32)
+    back = landmarks.mirror_back(pts, 48)
+    np.testing.assert_allclose(landmarks.mirror_back(back, 48), pts, atol=1e-5)
+    # a midline point (nose tip, 1) keeps its index and reflects about the crop's centre line
+    assert back[1, 0] == pytest.approx(48 - pts[1, 0]) and back[1, 1:] == pytest.approx(pts[1, 1:])
+    # the right eye's outer corner (33) takes the left eye's (263), mirrored
+    assert back[33, 0] == pytest.approx(48 - pts[263, 0])
+
+
+def test_mirror_average_reads_the_mirrored_crop_too(fer_small):
+    """The mirrored reading, mirrored back, lands near the plain one (so the pairs and the x flip
+    are right); the average is the midpoint of the two; a mirrored image gives the mirror of the
+    average (the average is symmetric in its two readings); a face either reading finds counts."""
+    det = landmarks.Detector(0.3)
+    try:
+        gaps, found_plain, found_avg = [], 0, 0
+        for image in fer_small.images[:40]:
+            plain, used = det.crop_landmarks(image, DEFAULT_ATTEMPTS)
+            averaged, avg_used = det.crop_landmarks(image, DEFAULT_ATTEMPTS, mirror_average=True)
+            flipped = np.ascontiguousarray(image[:, ::-1])
+            mirrored, _ = det.crop_landmarks(flipped, DEFAULT_ATTEMPTS)
+            found_plain, found_avg = found_plain + (plain is not None), found_avg + (averaged is not None)
+            if plain is None or mirrored is None:
+                continue
+            back = landmarks.mirror_back(mirrored, 48)
+            gaps.append(np.median(np.linalg.norm(plain[:, :2] - back[:, :2], axis=1)))
+            assert avg_used == used
+            np.testing.assert_allclose(averaged, 0.5 * (plain + back), atol=1e-5)
+            of_flipped, _ = det.crop_landmarks(flipped, DEFAULT_ATTEMPTS, mirror_average=True)
+            np.testing.assert_allclose(landmarks.mirror_back(of_flipped, 48), averaged, atol=1e-4)
+    finally:
+        det.close()
+    assert len(gaps) >= 30 and np.median(gaps) < 2.0, gaps  # swapped eyes would be ~10 px apart
+    assert found_avg >= found_plain

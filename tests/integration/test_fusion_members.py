@@ -1,7 +1,7 @@
 """bench/fusion_members.py on the tiny pipeline's finished run: re-fitting the run's own fusion rows
 from the stored probabilities gives the evaluate stage's weights and accuracies, a model file scored
 anew in place of the same file changes nothing, other member sets are fitted and scored, and a
-member that is nowhere is named."""
+member that is nowhere is named; 3D files can be scored on another landmarks file."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from fer3d.config import TEST, VAL
 from fer3d.inference.fusion import load_fusions
 from tests.conftest import requires_data
 from tests.integration.models_fixture import QUIET
@@ -109,3 +111,23 @@ def test_an_equal_weight_mean_is_a_member_and_a_row(tiny_repo, tmp_path):
     assert rows["with_mean"]["members"] == ["resnet", "three_d"] and len(rows["with_mean"]["weights"]) == 2
     mixed, _ = fusion_members(tiny_repo, tmp_path, "--mean", "bad=resnet,landmark_mlp")
     assert mixed.returncode != 0 and "--mean bad mixes families ['2d', '3d']" in mixed.stderr
+
+
+def test_3d_files_scored_on_another_landmarks_file(tiny_repo, tmp_path):
+    """--landmarks: a 3D file reads its points (and which faces have them) from that file; with no
+    face found anywhere it answers the training prior for every row, so its row's accuracy is the
+    prior's class share; the run's own landmarks file changes nothing."""
+    stored = np.load(tiny_repo / "data" / "landmarks.npz")
+    no_faces = tmp_path / "no_faces.npz"
+    np.savez(no_faces, landmarks=stored["landmarks"], found=np.zeros_like(stored["found"]))
+    args = ("--model", "mlp_again=models/landmark_mlp.pt", "--row", "again=mlp_again", "--row", "stored=landmark_mlp")
+    blind, blind_rows = fusion_members(tiny_repo, tmp_path, *args, "--landmarks", str(no_faces))
+    same, same_rows = fusion_members(tiny_repo, tmp_path, *args, "--landmarks", "data/landmarks.npz")
+    assert blind.returncode == 0 and same.returncode == 0, blind.stderr[-3000:] + same.stderr[-3000:]
+    assert same_rows["again"]["val"] == pytest.approx(same_rows["stored"]["val"], abs=0.02)
+    fer = np.load(tiny_repo / "data" / "fer2013.npz")
+    prior_class = int(np.argmax(load_fusions(tiny_repo / "models" / "fusion.json")["fusion"].prior))
+    for key, split in (("val", VAL), ("test", TEST)):
+        share = float((fer["label"][fer["split"] == split] == prior_class).mean())
+        assert blind_rows["again"][key] == pytest.approx(share, abs=1e-6), key
+    assert blind_rows["stored"] == same_rows["stored"]  # the run's stored probabilities are untouched

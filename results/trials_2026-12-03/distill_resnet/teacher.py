@@ -39,7 +39,8 @@ def main() -> None:
     )
     probas = {}
     for m in teacher.members:
-        probas[m], _, _ = fusion_members.score_file(str(paths.models / f"{m}.pt"), paths, fer["images"], rows)
+        path = str(paths.models / f"{m}.pt")
+        probas[m], _, _ = fusion_members.score_file(path, str(paths.landmarks), fer["images"], rows)
     _, found = fusion_members.mesh_inputs(str(paths.landmarks))
     fused = teacher.combine(probas, found)
     label, split = fer["label"].astype(int), fer["split"]

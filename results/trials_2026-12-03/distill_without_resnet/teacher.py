@@ -42,7 +42,7 @@ def main(out: str, members: list[str] = MEMBERS, model_files: dict[str, str] | N
     probas, family = {}, {}
     for m in members:
         path = (model_files or {}).get(m, str(paths.models / f"{m}.pt"))
-        probas[m], family[m], _ = fusion_members.score_file(path, paths, fer["images"], rows)
+        probas[m], family[m], _ = fusion_members.score_file(path, str(paths.landmarks), fer["images"], rows)
     _, found = fusion_members.mesh_inputs(str(paths.landmarks))
     label, split = fer["label"].astype(int), fer["split"]
     val = split == VAL
