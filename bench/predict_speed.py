@@ -6,8 +6,9 @@
 Times predict_files on one photo (default: matplotlib's grace_hopper.jpg, 512x600, one face)
 `repeat` times after one warm-up run (models, detectors and FaceMesh already loaded, as in a
 long-running `fer3d predict` over many files), then each step alone: face detection (both
-MediaPipe models), framing + crop, FaceMesh landmarks (the attempts of params.yaml, stopping at
-the first that finds a face) and every model's forward pass (with flip averaging, as predict runs
+MediaPipe models), framing + crop, FaceMesh landmarks (the 3D model files' settings: attempts in
+order until one finds a face, on the crop and, with mirror_average, on its mirror image too) and
+every model's forward pass (with flip averaging, as predict runs
 them). Prints a small table in seconds per face.
 """
 
