@@ -1,36 +1,55 @@
-"""Trial: FaceMesh on the mirrored crops too, mirrored back and averaged with the plain landmarks."""
-import sys, time
+"""Trial of 2026-12-04 night (issue 13): FaceMesh on the mirrored crops too, mirrored back and
+averaged with the committed (one-reading) landmarks; what `landmarks.mirror_average` now does inside
+the landmarks stage. Run in a trial folder (params.yaml copy, data/fer2013.npz linked):
+
+    cd <copy> && FER3D_ROOT=<copy> PYTHONPATH=/work/main python mirror_landmarks.py
+
+then `python -m stages.meshes` and `python -m stages.train landmark_mlp` with FER3D_ROOT=<copy>.
+As run, except that the pairs now come from fer3d.face3d.facemesh_mirror (the same permutation the
+meshes stage had stored, checked equal) and the stage averages before rounding to float16."""
+
+import time
+
 import numpy as np
+
 from fer3d import params
 from fer3d.face3d import landmarks
+from fer3d.face3d.facemesh_mirror import mirror_permutation
 from fer3d.io import load_npz, save_npz
 
+COMMITTED = "/work/main/data"
 
 
-def main():
+def main() -> None:
     p = params.load()
     attempts = landmarks.Attempt.list_from_param(params.get(p, "landmarks.attempts", list))
-    fer = load_npz("/work/main/data/fer2013.npz")
-    plain = load_npz("/work/main/data/landmarks.npz")
-    perm = load_npz("/work/main/data/mesh_topology.npz")["mirror_perm"]
-    t = time.perf_counter()
-    pts_m, used_m = landmarks.extract(np.ascontiguousarray(fer["images"][:, :, ::-1]), attempts, workers=2,
-                                      min_detection_confidence=0.3, progress=False)
-    print(f"mirrored pass {time.perf_counter() - t:.1f} s")
-    found_m = used_m >= 0
-    back = pts_m[:, perm].copy()
+    fer = load_npz(f"{COMMITTED}/fer2013.npz")
+    plain = load_npz(f"{COMMITTED}/landmarks.npz")
+    start = time.perf_counter()
+    mirrored, mirrored_used = landmarks.extract(
+        np.ascontiguousarray(fer["images"][:, :, ::-1]),
+        attempts,
+        workers=2,
+        min_detection_confidence=0.3,
+        progress=False,
+    )
+    print(f"mirrored pass {time.perf_counter() - start:.1f} s")
+    found_mirrored = mirrored_used >= 0
+    back = mirrored[:, mirror_permutation()].copy()
     back[..., 0] = 48.0 - back[..., 0]
-    a, fa = plain["landmarks"].astype(np.float32), plain["found"]
-    both = fa & found_m
-    avg = np.where(both[:, None, None], 0.5 * (a + back), np.where(fa[:, None, None], a, back))
-    found = fa | found_m
-    d = np.linalg.norm(a[both] - back[both], axis=-1)
-    print(f"found plain {fa.mean():.4%}, mirrored {found_m.mean():.4%}, union {found.mean():.4%}; "
-          f"plain vs mirrored-back: mean {d.mean():.3f} px, median {np.median(d):.3f}, p90 {np.quantile(d, .9):.3f}")
-    save_npz("data/landmarks.npz", landmarks=avg.astype(np.float16), found=found,
-             attempt=np.where(fa, plain["attempt"], np.where(found_m, used_m, -1)).astype(np.int8))
-    np.savez_compressed("mirrored_raw.npz", landmarks=pts_m.astype(np.float16), found=found_m)
+    points, found_plain = plain["landmarks"].astype(np.float32), plain["found"]
+    both = found_plain & found_mirrored
+    averaged = np.where(both[:, None, None], 0.5 * (points + back), np.where(found_plain[:, None, None], points, back))
+    found = found_plain | found_mirrored
+    gap = np.linalg.norm(points[both] - back[both], axis=-1)
+    print(
+        f"found plain {found_plain.mean():.4%}, mirrored {found_mirrored.mean():.4%}, union {found.mean():.4%}; "
+        f"plain vs mirrored-back: mean {gap.mean():.3f} px, median {np.median(gap):.3f}, "
+        f"p90 {np.quantile(gap, 0.9):.3f}"
+    )
+    attempt = np.where(found_plain, plain["attempt"], np.where(found_mirrored, mirrored_used, -1)).astype(np.int8)
+    save_npz("data/landmarks.npz", landmarks=averaged.astype(np.float16), found=found, attempt=attempt)
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     main()
