@@ -142,8 +142,8 @@ def main() -> None:
     fusions, rows, has_mesh, probas, labels, split, families, fer = stored_run(paths)
     label = labels.label[rows]
     architecture = {m: m for m in probas}
+    landmarks_file = args.landmarks or str(paths.landmarks)
     for name, path in parse_named(args.model, "--model").items():
-        landmarks_file = args.landmarks or str(paths.landmarks)
         probas[name], families[name], architecture[name] = score_file(path, landmarks_file, fer["images"][rows], rows)
         if probas[name].shape[1] != len(labels.classes):
             sys.exit(f"{path}: {probas[name].shape[1]} classes, the run's label set has {len(labels.classes)}")

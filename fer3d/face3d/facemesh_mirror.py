@@ -42,9 +42,13 @@ MIRROR_PAIRS = (
 # fmt: on
 
 
-def mirror_permutation() -> np.ndarray:
-    """(478,) int64: point i of a mirrored face is point perm[i] of the face, mirrored."""
+def _permutation() -> np.ndarray:
     perm = np.arange(NUM_POINTS)
     pairs = np.asarray(MIRROR_PAIRS)
     perm[pairs[:, 0]], perm[pairs[:, 1]] = pairs[:, 1], pairs[:, 0]
+    perm.setflags(write=False)
     return perm
+
+
+# (478,) int64, built once: point i of a mirrored face is point MIRROR_PERMUTATION[i] of the face, mirrored
+MIRROR_PERMUTATION = _permutation()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import EMOTIONS, NUM_POINTS, SPLITS
-from .facemesh_mirror import mirror_permutation
+from .facemesh_mirror import MIRROR_PERMUTATION
 
 FILLS = ("gray", "replicate")
 
@@ -72,11 +72,11 @@ def preprocess(image: np.ndarray, attempt: Attempt) -> np.ndarray:
 
 
 def mirror_back(points: np.ndarray, width: int) -> np.ndarray:
-    """Points found on a left-right mirrored crop of `width` px → the same face's points on the crop:
-    x → width − x, and each point takes its mirror partner's place (the left eye's points become the
-    right eye's)."""
-    out = points[mirror_permutation()].copy()
-    out[:, 0] = width - out[:, 0]
+    """Points (..., 478, 3) found on a left-right mirrored crop of `width` px → the same face's points
+    on the crop: x → width − x, and each point takes its mirror partner's place (the left eye's points
+    become the right eye's)."""
+    out = points[..., MIRROR_PERMUTATION, :]  # fancy indexing: a copy
+    out[..., 0] = width - out[..., 0]
     return out
 
 

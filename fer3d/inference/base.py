@@ -15,7 +15,7 @@ from ..face3d.landmarks import Attempt
 DEFAULT_BATCH_SIZE = 512
 
 
-@dataclass
+@dataclass(frozen=True)
 class MeshSettings:
     """How FaceMesh found the points a 3D model was trained on (the landmarks stage's params)."""
 

@@ -98,7 +98,7 @@ class Predictor:
     def mesh_settings(self) -> MeshSettings | None:
         """The FaceMesh settings of the 3D models (they were trained on the same landmarks)."""
         settings = {c.name: c.mesh_settings for c in self.classifiers.values() if c.needs_mesh}
-        distinct = {(s.attempts, s.min_detection_confidence, s.mirror_average) for s in settings.values()}
+        distinct = set(settings.values())
         if len(distinct) > 1:
             raise ValueError(
                 f"the 3D models were trained on landmarks found with different FaceMesh settings: {settings}"

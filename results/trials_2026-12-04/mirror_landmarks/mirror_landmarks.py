@@ -5,7 +5,7 @@ the landmarks stage. Run in a trial folder (params.yaml copy, data/fer2013.npz l
     cd <copy> && FER3D_ROOT=<copy> PYTHONPATH=/work/main python mirror_landmarks.py
 
 then `python -m stages.meshes` and `python -m stages.train landmark_mlp` with FER3D_ROOT=<copy>.
-As run, except that the pairs now come from fer3d.face3d.facemesh_mirror (the same permutation the
+As run, except that the mirroring is now fer3d.face3d.landmarks.mirror_back (the same permutation the
 meshes stage had stored, checked equal) and the stage averages before rounding to float16."""
 
 import time
@@ -14,7 +14,6 @@ import numpy as np
 
 from fer3d import params
 from fer3d.face3d import landmarks
-from fer3d.face3d.facemesh_mirror import mirror_permutation
 from fer3d.io import load_npz, save_npz
 
 COMMITTED = "/work/main/data"
@@ -35,8 +34,7 @@ def main() -> None:
     )
     print(f"mirrored pass {time.perf_counter() - start:.1f} s")
     found_mirrored = mirrored_used >= 0
-    back = mirrored[:, mirror_permutation()].copy()
-    back[..., 0] = 48.0 - back[..., 0]
+    back = landmarks.mirror_back(mirrored, 48)
     points, found_plain = plain["landmarks"].astype(np.float32), plain["found"]
     both = found_plain & found_mirrored
     averaged = np.where(both[:, None, None], 0.5 * (points + back), np.where(found_plain[:, None, None], points, back))
