@@ -11,7 +11,6 @@ teacher's soft targets do, at no training cost. The train stage's label smoothin
 
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 
