@@ -33,9 +33,11 @@ TRAIN_KEYS = (
     "ema",
     "mixup",
     "cutmix",
+    "tta_shift",
     "validate_last",
     "validate_every",
 )
+MAX_TTA_SHIFT = 8  # px of a 48-px face: beyond it a shifted view loses a sixth of the face
 # Every key params.yaml may hold, per section (models.<name> is checked against the model's own
 # options by model_config). A key not here is a typo until proven otherwise.
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
@@ -233,6 +235,12 @@ def check_training_config(cfg: dict[str, Any]) -> None:
     precision = cfg.get("precision", "fp32")
     if precision not in ("auto", "fp32", "bf16"):
         raise ParamError(f"params.yaml: precision for {where} must be auto, fp32 or bf16, found {precision!r}")
+    shift_px = cfg.get("tta_shift", 0)
+    if isinstance(shift_px, bool) or not isinstance(shift_px, int) or not 0 <= shift_px <= MAX_TTA_SHIFT:
+        raise ParamError(
+            f"params.yaml: tta_shift for {where} must be a whole number of pixels in [0, {MAX_TTA_SHIFT}] "
+            f"(0: the flip only), found {shift_px!r}"
+        )
     for key in ("tta_flip", "soft_labels"):
         if not isinstance(cfg.get(key, False), bool):
             raise ParamError(f"params.yaml: {key} for {where} must be true or false, found {cfg[key]!r}")

@@ -83,12 +83,13 @@ def save_trained(paths: Paths, p: dict, name: str, model, feats, cfg: dict, opti
         # records them): a file made with N threads is byte for byte the one the code before
         # train.threads made with N
         training={"best_epoch": result.best_epoch, "val_acc": result.best_val_acc, "config": recipe(cfg)},
+        tta_shift=int(cfg.get("tta_shift", 0)),
     )
 
 
 # train.* keys added after the 2026-11-24 run, left out of a model file while off, so that a file
 # made without them is byte for byte the one the code before them made
-OFF_WHEN_ZERO = ("ema", "mixup", "cutmix")
+OFF_WHEN_ZERO = ("ema", "mixup", "cutmix", "tta_shift")
 
 
 # how the run was carried out, not what was trained: metrics/train/<name>.json records them. The
@@ -109,6 +110,11 @@ def model_settings(p: dict, name: str) -> tuple[dict, dict]:
     if cfg["family"] != spec.family:
         raise params.ParamError(
             f"params.yaml: models.{name}.family is {cfg['family']!r}, but {name} is a {spec.family} model"
+        )
+    if cfg.get("tta_shift") and spec.input != "image":
+        raise params.ParamError(
+            f"params.yaml: tta_shift for models.{name} must be 0: shifted views are of images, and {name} "
+            f"takes {spec.input}, found {cfg['tta_shift']!r}"
         )
     if cfg.get("cutmix") and spec.input != "image":
         raise params.ParamError(

@@ -38,6 +38,7 @@ class Classifier(ClassifierBase):
         self.stats: dict = payload["input_stats"]
         self.prior = np.asarray(payload["prior"], np.float32)
         self.tta_flip = bool(payload["tta_flip"]) if tta_flip is None else bool(tta_flip)
+        self.tta_shift = int(payload.get("tta_shift", 0))  # image models: shifted views too (files before it: none)
         self.training: dict = payload.get("training") or {}
         self.mesh_settings = MeshSettings.from_payload(payload["landmarks"]) if payload.get("landmarks") else None
         self.device = torch.device(device)
@@ -79,10 +80,11 @@ class Classifier(ClassifierBase):
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> np.ndarray:
-        """Probabilities of one model-input batch, flip-averaged when tta_flip."""
+        """Probabilities of one model-input batch, flip-averaged when tta_flip, over the shifted
+        views too when the file has tta_shift."""
         self.model.eval()
         mirror = self.mirror if self.tta_flip else None
-        return inputs.tta_proba(self.model, x.to(self.device), mirror, self.device).cpu().numpy()
+        return inputs.tta_proba(self.model, x.to(self.device), mirror, self.device, self.tta_shift).cpu().numpy()
 
     def proba_batch(self, crops: np.ndarray | None = None, points: np.ndarray | None = None) -> np.ndarray:
         return self.forward(self.encode(crops=crops, points=points))

@@ -53,6 +53,14 @@ IN_GRAPH = {
 }
 
 
+def in_graph(kind: str, tta_shift: int) -> list[str]:
+    """What the exported graph does besides the network, in order (the metadata's `in_graph`)."""
+    steps = list(IN_GRAPH[kind])
+    if tta_shift:
+        steps.insert(steps.index("flip average"), f"views shifted {tta_shift} px up, down, left, right (edges reflected)")
+    return steps
+
+
 class NeighbourSum(nn.Module):
     """A_hat @ z as one gather per neighbour slot (each node's neighbours padded to the largest
     degree with weight 0): the same sum as MeshGNN's sparse product, in ops ONNX has. A single
@@ -85,6 +93,7 @@ class ExportGraph(nn.Module):
         self.model = copy.deepcopy(classifier.model).to(memory_format=torch.contiguous_format)
         self.kind, self.stats = classifier.kind, classifier.stats
         self.mirror = classifier.mirror if classifier.tta_flip else None
+        self.shift_px = classifier.tta_shift
         if isinstance(self.model, MeshGNN):
             self.neighbours = NeighbourSum(self.model.crow, self.model.col, self.model.val)
             # on the instance, past nn.Module.__setattr__ (which would file it as a submodule,
@@ -96,10 +105,13 @@ class ExportGraph(nn.Module):
             x = inputs.standardise_images(x.unsqueeze(1), self.stats)
         elif self.kind == "voxels":
             x = inputs.densify_torch(x, self.stats["grid"])
-        p = self.model(x).softmax(1)
+        views = [x, *inputs.shifted_views(x, self.shift_px)] if self.shift_px else [x]
         if self.mirror is not None:
-            p = (p + self.model(self.mirror(x)).softmax(1)) / 2
-        return p
+            views += [self.mirror(v) for v in views]
+        p = self.model(views[0]).softmax(1)
+        for v in views[1:]:
+            p = p + self.model(v).softmax(1)
+        return p / len(views) if len(views) > 1 else p
 
 
 def json_safe(value):
@@ -133,7 +145,7 @@ def metadata(payload: dict, source: Path) -> dict:
         "input_stats": stats,
         "landmarks": json_safe(payload.get("landmarks")),
         "graph_input": {"name": name, "dtype": dtype, "shape": ["batch", *shape]},
-        "in_graph": IN_GRAPH[kind],
+        "in_graph": in_graph(kind, int(payload.get("tta_shift", 0))),
         "training": {**json_safe(payload.get("training") or {}), "model_file": source.name, "fer3d": __version__},
     }
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 # the numpy part lives in face3d.point_features (the torch-free ONNX runtime uses it too); these
 # names stay importable from here for the training code
@@ -101,10 +102,25 @@ def training_autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def tta_proba(model: torch.nn.Module, x: torch.Tensor, mirror: Callable | None, device: torch.device) -> torch.Tensor:
-    """Softmax probabilities of one batch, averaged with the mirrored batch's when `mirror` is given."""
+def tta_proba(
+    model: torch.nn.Module, x: torch.Tensor, mirror: Callable | None, device: torch.device, shift_px: int = 0
+) -> torch.Tensor:
+    """Softmax probabilities of one batch, averaged with the mirrored batch's when `mirror` is given,
+    and over the image batch shifted `shift_px` up, down, left and right (shifted_views) too."""
+    views = [x, *shifted_views(x, shift_px)] if shift_px else [x]
+    if mirror is not None:
+        views += [mirror(v) for v in views]
     with autocast(device):
-        p = model(x).float().softmax(1)
-        if mirror is not None:
-            p = (p + model(mirror(x)).float().softmax(1)) / 2
-    return p
+        p = model(views[0]).float().softmax(1)
+        for v in views[1:]:
+            p = p + model(v).float().softmax(1)
+    return p / len(views) if len(views) > 1 else p
+
+
+def shifted_views(x: torch.Tensor, px: int) -> list[torch.Tensor]:
+    """An image batch (B, 1, H, W) moved `px` up, down, left and right, the edges reflected (as
+    training's random shifts pad them): the test-time views of a model file's `tta_shift`."""
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (px, px, px, px), mode="reflect")
+    moves = ((-px, 0), (px, 0), (0, -px), (0, px))
+    return [padded[..., px + dy : px + dy + h, px + dx : px + dx + w] for dy, dx in moves]

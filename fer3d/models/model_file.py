@@ -1,7 +1,7 @@
 """Trained-model files (models/<name>.pt): the weights and everything needed to turn a face into
 this model's probabilities without the project around it — input kind, normalisation stats, mean
 face, mirror permutation, edge-length quantisation, the FaceMesh settings the landmarks were found
-with, test-time flip, class names and the training class prior. Loadable with
+with, test-time flip and shifted views, class names and the training class prior. Loadable with
 torch.load(weights_only=True): no pickled code. fer3d.inference.Classifier is what reads them."""
 
 from __future__ import annotations
@@ -43,9 +43,12 @@ def save_model(
     prior: list[float],
     landmarks: dict | None,
     training: dict,
+    tta_shift: int = 0,
 ) -> Path:
     """`context` may hold tensors (mesh edges); everything else is plain data. `landmarks` (3D
-    models): the FaceMesh attempts and confidence their landmarks were found with."""
+    models): the FaceMesh attempts and confidence their landmarks were found with. `tta_shift`
+    (image models): test-time views shifted this many pixels besides the flip (inputs.tta_proba);
+    kept only when on, so that other files keep the bytes they had."""
     payload = {
         "format": FORMAT,
         "name": name,
@@ -61,6 +64,8 @@ def save_model(
         "training": training,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    if tta_shift:
+        payload["tta_shift"] = int(tta_shift)
     # through a buffer: torch.save names the archive after the file, and the temp file's random
     # name would make identical models differ byte for byte (and in DVC's hash)
     buffer = io.BytesIO()

@@ -23,7 +23,12 @@ def mean_face(seed: int = 0) -> np.ndarray:
 
 
 def make_model_file(
-    folder: Path, name: str, prior: list[float] | None = None, seed: int = 0, options: dict | None = None
+    folder: Path,
+    name: str,
+    prior: list[float] | None = None,
+    seed: int = 0,
+    options: dict | None = None,
+    tta_shift: int = 0,
 ) -> Path:
     """folder/<name>.pt for an image or landmarks model (the input kinds that need no mesh edges)."""
     torch.manual_seed(seed)
@@ -50,4 +55,5 @@ def make_model_file(
         prior=prior,
         landmarks=landmarks,
         training={"best_epoch": 1, "val_acc": 0.0, "config": {}},
+        tta_shift=tta_shift,
     )

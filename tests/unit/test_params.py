@@ -49,6 +49,9 @@ def test_bad_training_params_are_named(key, value, message):
         ("ema", True, "ema for models.cnn must be a number in [0, 1), found True"),
         ("mixup", -0.2, "mixup for models.cnn must be a number >= 0, found -0.2"),
         ("cutmix", "on", "cutmix for models.cnn must be a number >= 0, found 'on'"),
+        ("tta_shift", -1, "tta_shift for models.cnn must be a whole number of pixels in [0, 8]"),
+        ("tta_shift", 2.0, "(0: the flip only), found 2.0"),
+        ("tta_shift", 9, "found 9"),
     ],
 )
 def test_bad_optimizer_settings_are_named(key, value, message):
@@ -156,6 +159,10 @@ def test_cutmix_is_refused_for_a_model_without_images():
     with pytest.raises(ParamError, match=re.escape("cutmix for models.landmark_mlp must be 0: CutMix pastes image")):
         model_settings(p, "landmark_mlp")
     p["models"]["landmark_mlp"]["cutmix"] = 0
+    p["models"]["landmark_mlp"]["tta_shift"] = 2
+    with pytest.raises(ParamError, match=re.escape("tta_shift for models.landmark_mlp must be 0: shifted views are of images")):
+        model_settings(p, "landmark_mlp")
+    p["models"]["landmark_mlp"]["tta_shift"] = 0
     p["models"]["landmark_mlp"]["mixup"] = 0.2  # mixing points is fine
     cfg, options = model_settings(p, "landmark_mlp")
     assert cfg["mixup"] == 0.2 and "mixup" not in options and "cutmix" not in options
@@ -166,7 +173,7 @@ def test_a_model_file_records_the_regularisers_only_when_they_are_on():
 
     p = real_params()
     default, _ = model_settings(p, "cnn")
-    assert {"ema", "mixup", "cutmix", "threads"}.isdisjoint(recipe(default))
+    assert {"ema", "mixup", "cutmix", "tta_shift", "threads"}.isdisjoint(recipe(default))
     p["train"]["ema"] = 0.999
     p["models"]["cnn"]["cutmix"] = 1.0
     on, _ = model_settings(p, "cnn")
