@@ -25,8 +25,8 @@ import torch
 from fer3d.config import TEST, VAL, Paths
 from fer3d.inference.classifier import Classifier
 from fer3d.io import save_json
-from fer3d.models.inputs import flip_images
-from fer3d.training.augment import rotate_scale, shift
+from fer3d.models.inputs import flip_images, shifted_views, view_offsets
+from fer3d.training.augment import rotate_scale
 
 SHIFT_PX = 2
 ZOOMS = (0.93, 1.07)
@@ -42,9 +42,9 @@ def views(x: torch.Tensor):
     """(name, batch) of every view of a standardised (B, 1, 48, 48) batch, before mirroring."""
     b = x.shape[0]
     yield "id", x
-    for dy, dx in ((-SHIFT_PX, 0), (SHIFT_PX, 0), (0, -SHIFT_PX), (0, SHIFT_PX)):
-        offsets = torch.tensor([[SHIFT_PX + dy, SHIFT_PX + dx]]).expand(b, 2)
-        yield f"shift{dy},{dx}", shift(x, SHIFT_PX, offsets=offsets)
+    # the model file's `tta_shift` views, named by their crop offsets (fer3d.models.inputs.shifted_views)
+    for (dy, dx), view in zip(view_offsets(SHIFT_PX), shifted_views(x, SHIFT_PX)):
+        yield f"shift{dy},{dx}", view
     for zoom in ZOOMS:
         yield f"zoom{zoom}", rotate_scale(x, torch.zeros(b), torch.full((b,), zoom))
 

@@ -57,7 +57,8 @@ def in_graph(kind: str, tta_shift: int) -> list[str]:
     """What the exported graph does besides the network, in order (the metadata's `in_graph`)."""
     steps = list(IN_GRAPH[kind])
     if tta_shift:
-        steps.insert(steps.index("flip average"), f"views shifted {tta_shift} px up, down, left, right (edges reflected)")
+        shifted = f"views shifted {tta_shift} px up, down, left, right (edges reflected)"
+        steps.insert(steps.index("flip average"), shifted)
     return steps
 
 

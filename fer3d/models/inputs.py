@@ -122,5 +122,9 @@ def shifted_views(x: torch.Tensor, px: int) -> list[torch.Tensor]:
     training's random shifts pad them): the test-time views of a model file's `tta_shift`."""
     h, w = x.shape[-2:]
     padded = F.pad(x, (px, px, px, px), mode="reflect")
-    moves = ((-px, 0), (px, 0), (0, -px), (0, px))
-    return [padded[..., px + dy : px + dy + h, px + dx : px + dx + w] for dy, dx in moves]
+    return [padded[..., px + dy : px + dy + h, px + dx : px + dx + w] for dy, dx in view_offsets(px)]
+
+
+def view_offsets(px: int) -> tuple[tuple[int, int], ...]:
+    """(dy, dx) of shifted_views' crops: view[y, x] = face[y + dy, x + dx], edges reflected."""
+    return ((-px, 0), (px, 0), (0, -px), (0, px))

@@ -160,7 +160,7 @@ def test_cutmix_is_refused_for_a_model_without_images():
         model_settings(p, "landmark_mlp")
     p["models"]["landmark_mlp"]["cutmix"] = 0
     p["models"]["landmark_mlp"]["tta_shift"] = 2
-    with pytest.raises(ParamError, match=re.escape("tta_shift for models.landmark_mlp must be 0: shifted views are of images")):
+    with pytest.raises(ParamError, match=re.escape("tta_shift for models.landmark_mlp must be 0: shifted views")):
         model_settings(p, "landmark_mlp")
     p["models"]["landmark_mlp"]["tta_shift"] = 0
     p["models"]["landmark_mlp"]["mixup"] = 0.2  # mixing points is fine

@@ -12,7 +12,7 @@ import torch
 from fer3d.inference import Classifier
 from fer3d.inference.onnx_export import export_model
 from fer3d.inference.onnx_runtime import OnnxClassifier
-from fer3d.models.inputs import flip_images, shifted_views
+from fer3d.models.inputs import flip_images, shifted_views, view_offsets
 from fer3d.models.model_file import read_model_file
 from fer3d.training.augment import shift
 from tests.unit.model_files import make_model_file
@@ -28,7 +28,7 @@ def crops(fer_small) -> np.ndarray:
 def test_the_shifted_views_are_trainings_shifts_at_fixed_offsets(crops):
     x = torch.from_numpy(crops).float()[:, None] / 255
     views = shifted_views(x, PX)
-    for view, (dy, dx) in zip(views, ((-PX, 0), (PX, 0), (0, -PX), (0, PX))):
+    for view, (dy, dx) in zip(views, view_offsets(PX)):
         assert torch.equal(view, shift(x, PX, offsets=torch.tensor([[PX + dy, PX + dx]]).expand(len(x), 2)))
     # each view is the face moved by PX pixels, the uncovered edge reflected
     assert torch.equal(views[0][..., PX:, :], x[..., :-PX, :]) and torch.equal(views[1][..., :-PX, :], x[..., PX:, :])

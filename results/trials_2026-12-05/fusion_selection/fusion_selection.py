@@ -48,7 +48,8 @@ def main() -> None:
     for r in range(len(others) + 1):
         for extra in itertools.combinations(others, r):
             members = ["resnet", *extra]
-            results.append((cross_validated(members), accuracy(members, val, val), accuracy(members, val, test), members))
+            scores = (cross_validated(members), accuracy(members, val, val), accuracy(members, val, test))
+            results.append((*scores, members))
     results.sort(key=lambda t: -t[0])
     print("| members | PublicTest 5-fold | PublicTest (fit on all) | PrivateTest |")
     print("|---|---|---|---|")
