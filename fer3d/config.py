@@ -16,6 +16,8 @@ USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test
 SPLIT_NAMES = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 
 CROP_SIDE = 48  # FER2013 faces are 48x48 gray crops
+# the largest test-time shift of a 48-px face (`tta_shift`): beyond it a view loses a sixth of the face
+MAX_TTA_SHIFT = 8
 NUM_POINTS = 478  # MediaPipe FaceMesh with refine_landmarks (468 mesh points + 10 iris points)
 DAGSHUB_HOST = "https://dagshub.com"
 

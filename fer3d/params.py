@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .config import repo_root
+from .config import MAX_TTA_SHIFT, repo_root
 
 # Global training knobs; a model's section under `models:` may override any of them.
 GLOBAL_TRAINING_KEYS = ("seed", "device", "lr", "epochs", "batch_size")
@@ -37,7 +37,6 @@ TRAIN_KEYS = (
     "validate_last",
     "validate_every",
 )
-MAX_TTA_SHIFT = 8  # px of a 48-px face: beyond it a shifted view loses a sixth of the face
 # Every key params.yaml may hold, per section (models.<name> is checked against the model's own
 # options by model_config). A key not here is a typo until proven otherwise.
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import MAX_TTA_SHIFT
 from ..models import inputs
 from ..models.model_file import build_from_payload, read_model_file
 from .base import DEFAULT_BATCH_SIZE, ClassifierBase, MeshSettings
@@ -39,6 +40,11 @@ class Classifier(ClassifierBase):
         self.prior = np.asarray(payload["prior"], np.float32)
         self.tta_flip = bool(payload["tta_flip"]) if tta_flip is None else bool(tta_flip)
         self.tta_shift = int(payload.get("tta_shift", 0))  # image models: shifted views too (files before it: none)
+        if self.tta_shift and (self.kind != "image" or not 0 < self.tta_shift <= MAX_TTA_SHIFT):
+            raise ValueError(
+                f"{source or self.name}: tta_shift must be 1-{MAX_TTA_SHIFT} px on an image model; this "
+                f"{self.kind} model's file has {self.tta_shift}"
+            )
         self.training: dict = payload.get("training") or {}
         self.mesh_settings = MeshSettings.from_payload(payload["landmarks"]) if payload.get("landmarks") else None
         self.device = torch.device(device)

@@ -73,3 +73,9 @@ def test_the_onnx_graph_holds_the_views(tmp_path, crops):
     np.testing.assert_allclose(
         exported.predict_proba(crops=crops), Classifier.from_file(path).predict_proba(crops=crops), atol=1e-4
     )
+
+
+def test_a_file_with_views_a_model_cannot_have_is_refused_naming_it(tmp_path):
+    path = make_model_file(tmp_path, "landmark_mlp", tta_shift=PX)
+    with pytest.raises(ValueError, match=f"{path}: tta_shift must be 1-8 px on an image model; this landmarks model"):
+        Classifier.from_file(path)
