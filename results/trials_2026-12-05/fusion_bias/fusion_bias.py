@@ -7,12 +7,15 @@ PrivateTest after fitting on all of PublicTest.
     python results/trials_2026-12-05/fusion_bias/fusion_bias.py     # from the repo root
 """
 
+import sys
+
 import numpy as np
 import torch
 
-from fer3d.config import Paths
-from fer3d.inference.fusion import load_fusions
-from fer3d.io import load_npz
+sys.path.insert(0, "bench")
+import fusion_members  # bench/: a finished run's stored probabilities
+
+from fer3d.config import TEST, VAL, Paths
 
 ROWS = {"fusion": None, "fusion_2d": None, "fusion_3d": None}
 
@@ -42,14 +45,9 @@ def accuracy(logp, y, w, b) -> float:
 
 def main() -> None:
     torch.set_num_threads(1)
-    paths = Paths(".")
-    stored = load_npz(paths.metrics / "probabilities.npz")
-    fer = load_npz(paths.fer2013)
-    rows = stored["rows"]
-    label, split = fer["label"][rows].astype(np.int64), fer["split"][rows]
-    val, test = split == 1, split == 2
-    has_mesh = stored["has_mesh"].astype(bool)
-    fusions = load_fusions(paths.fusion)
+    run = fusion_members.stored_run(Paths("."))
+    stored, has_mesh, fusions = run.probas, run.has_mesh.astype(bool), run.fusions
+    label, val, test = run.labels.label[run.rows].astype(np.int64), run.split == VAL, run.split == TEST
     folds = np.random.default_rng(0).permutation(val.sum()) % 5
     for name, fusion in fusions.items():
         logp = torch.stack(

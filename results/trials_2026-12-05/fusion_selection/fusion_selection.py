@@ -10,26 +10,25 @@ On the committed run's stored probabilities (metrics/probabilities.npz).
 """
 
 import itertools
+import sys
 
 import numpy as np
 import torch
 
+sys.path.insert(0, "bench")
+import fusion_members  # bench/: a finished run's stored probabilities
+
 from fer3d.config import TEST, VAL, Paths
-from fer3d.inference.fusion import fit_weights, fuse, load_fusions
-from fer3d.io import load_npz
+from fer3d.inference.fusion import fit_weights, fuse
 
 FOLDS = 5
 
 
 def main() -> None:
     torch.set_num_threads(1)
-    paths = Paths(".")
-    stored = load_npz(paths.metrics / "probabilities.npz")
-    fer = load_npz(paths.fer2013)
-    rows = stored["rows"]
-    label, split = fer["label"][rows].astype(np.int64), fer["split"][rows]
-    has_mesh = stored["has_mesh"].astype(bool)
-    fusion = load_fusions(paths.fusion)["fusion"]
+    run = fusion_members.stored_run(Paths("."))
+    stored, has_mesh, fusion = run.probas, run.has_mesh.astype(bool), run.fusions["fusion"]
+    label, split = run.labels.label[run.rows].astype(np.int64), run.split
     family = dict(zip(fusion.members, fusion.families))
     takes = {m: (has_mesh if family[m] == "3d" else np.ones_like(has_mesh)) for m in fusion.members}
     val, test = np.flatnonzero(split == VAL), np.flatnonzero(split == TEST)
