@@ -106,13 +106,9 @@ class ExportGraph(nn.Module):
             x = inputs.standardise_images(x.unsqueeze(1), self.stats)
         elif self.kind == "voxels":
             x = inputs.densify_torch(x, self.stats["grid"])
-        views = [x, *inputs.shifted_views(x, self.shift_px)] if self.shift_px else [x]
-        if self.mirror is not None:
-            views += [self.mirror(v) for v in views]
-        p = self.model(views[0]).softmax(1)
-        for v in views[1:]:
-            p = p + self.model(v).softmax(1)
-        return p / len(views) if len(views) > 1 else p
+        return inputs.mean_over_views(
+            lambda v: self.model(v).softmax(1), inputs.scoring_views(x, self.mirror, self.shift_px)
+        )
 
 
 def json_safe(value):

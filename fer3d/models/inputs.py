@@ -107,13 +107,22 @@ def tta_proba(
 ) -> torch.Tensor:
     """Softmax probabilities of one batch, averaged with the mirrored batch's when `mirror` is given,
     and over the image batch shifted `shift_px` up, down, left and right (shifted_views) too."""
-    views = [x, *shifted_views(x, shift_px)] if shift_px else [x]
-    if mirror is not None:
-        views += [mirror(v) for v in views]
     with autocast(device):
-        p = model(views[0]).float().softmax(1)
-        for v in views[1:]:
-            p = p + model(v).float().softmax(1)
+        return mean_over_views(lambda v: model(v).float().softmax(1), scoring_views(x, mirror, shift_px))
+
+
+def scoring_views(x: torch.Tensor, mirror: Callable | None, shift_px: int) -> list[torch.Tensor]:
+    """The batch, its shifted views (image batches, `shift_px` > 0), then the mirror of each."""
+    views = [x, *shifted_views(x, shift_px)] if shift_px else [x]
+    return views + [mirror(v) for v in views] if mirror is not None else views
+
+
+def mean_over_views(proba: Callable, views: list[torch.Tensor]) -> torch.Tensor:
+    """The mean of proba(view), summed in order: one view is returned as it is, two give (p + q) / 2,
+    the flip average's arithmetic since before the shifted views (the same bits, the same ONNX graph)."""
+    p = proba(views[0])
+    for v in views[1:]:
+        p = p + proba(v)
     return p / len(views) if len(views) > 1 else p
 
 
