@@ -6,10 +6,12 @@ in place of the 2D members' (the 3D members' stay the run's stored ones).
     python bench/tta_views.py [--run DIR] [--threads 2] [--json out.json]
 
 View sets (each with the mirror of every view, as the evaluate stage's flip average):
-  flip     the evaluate stage's two views (a check: equals the run's stored numbers)
+  flip     the face and its mirror: 2 views
   shift2   + the face shifted 2 px up, down, left, right (reflect-padded, as training shifts): 10 views
   zoom     + zoomed 0.93x and 1.07x about the centre (training zooms 0.9-1.1): 6 views
   all      the 14 views together
+  filed    each model file's own views, as the evaluate stage scores them (flip, or shift2 for a file
+           with `tta_shift: 2`, as the default resnet): a check, it equals the run's stored numbers
 Forward passes, hence scoring time, grow with the views (5x for shift2, 7x for all)."""
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ VIEW_SETS = {
     "zoom": lambda view: view == "id" or view.startswith("zoom"),
     "all": lambda view: True,
 }
+
+
+def filed_set(classifier: Classifier, path) -> str:
+    """The view set a model file asks the evaluate stage for: the flip, or shift2 where its tta_shift is 2."""
+    if classifier.tta_shift not in (0, SHIFT_PX):
+        sys.exit(f"{path}: tta_shift {classifier.tta_shift}, and this bench's shifted views are {SHIFT_PX} px")
+    return "shift2" if classifier.tta_shift else "flip"
 
 
 def views(x: torch.Tensor):
@@ -81,22 +90,29 @@ def main() -> None:
     if not image_models:
         sys.exit(f"{paths.probabilities}: no 2D model to score")
 
-    per_view = {}
+    per_view, filed = {}, {}
     for m in image_models:
         start = time.perf_counter()
-        per_view[m] = view_probabilities(Classifier.from_file(paths.models / f"{m}.pt"), fer["images"][rows])
+        classifier = Classifier.from_file(paths.models / f"{m}.pt")
+        filed[m] = filed_set(classifier, paths.models / f"{m}.pt")
+        per_view[m] = view_probabilities(classifier, fer["images"][rows])
         print(f"{m}: {len(per_view[m])} views of {len(rows)} faces in {time.perf_counter() - start:.0f} s", flush=True)
+
+    def keep_of(set_name: str, m: str):
+        return VIEW_SETS[filed[m] if set_name == "filed" else set_name]
+
+    set_names = [*VIEW_SETS, "filed"]
     results: dict = {"models": {}, "fusion": {}}
     print("\n| model | views | PublicTest | PrivateTest |\n|---|---|---|---|")
     for m in image_models:
-        for set_name, keep in VIEW_SETS.items():
-            pred = averaged(per_view[m], keep).argmax(1)
+        for set_name in set_names:
+            pred = averaged(per_view[m], keep_of(set_name, m)).argmax(1)
             acc = {k: float((pred[split == s] == label[split == s]).mean()) for k, s in (("val", VAL), ("test", TEST))}
             results["models"].setdefault(m, {})[set_name] = acc
             print(f"| {m} | {set_name} | {100 * acc['val']:.2f}% | {100 * acc['test']:.2f}% |")
     print("\n| fusion row | 2D views | PublicTest | PrivateTest | weights |\n|---|---|---|---|---|")
-    for set_name, keep in VIEW_SETS.items():
-        probas = {**stored, **{m: averaged(per_view[m], keep) for m in image_models}}
+    for set_name in set_names:
+        probas = {**stored, **{m: averaged(per_view[m], keep_of(set_name, m)) for m in image_models}}
         for row, fusion in fusions.items():
             r = fusion_members.evaluate_row(fusion.members, probas, families, prior, label, split, has_mesh)
             results["fusion"].setdefault(row, {})[set_name] = r

@@ -1,6 +1,6 @@
 """bench/tta_views.py: its views are the shifts and zooms it names, and on the tiny pipeline's finished
-run its two-view set ("flip") gives back the evaluate stage's accuracies and fusion rows, while the
-larger sets score every 2D model and re-fit every fusion row."""
+run its "filed" set (each file's own views: resnet's 10, the others' flip) gives back the evaluate
+stage's accuracies and fusion rows, while the other sets score every 2D model and re-fit every fusion row."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_view_sets_pick_their_views():
 
 @requires_data
 @pytest.mark.slow
-def test_flip_set_is_the_evaluate_stage_and_larger_sets_score_every_row(tiny_repo, tmp_path):
+def test_filed_set_is_the_evaluate_stage_and_larger_sets_score_every_row(tiny_repo, tmp_path):
     out = tmp_path / "tta.json"
     result = subprocess.run(
         [sys.executable, "bench/tta_views.py", "--run", ".", "--threads", "1", "--json", str(out)],
@@ -60,13 +60,16 @@ def test_flip_set_is_the_evaluate_stage_and_larger_sets_score_every_row(tiny_rep
     image_models = sorted(m for m, e in evaluated.items() if e.get("family") == "2d")
     assert sorted(numbers["models"]) == image_models == ["cnn", "resnet", "vgg"]
     for m in image_models:
-        assert set(numbers["models"][m]) == set(tta_views.VIEW_SETS)
+        assert set(numbers["models"][m]) == {*tta_views.VIEW_SETS, "filed"}
         # the evaluate stage scores through onnxruntime (within 1e-4 of torch): a tie may flip one face
-        assert numbers["models"][m]["flip"]["val"] == pytest.approx(evaluated[m]["val_acc"], abs=0.02), m
+        assert numbers["models"][m]["filed"]["val"] == pytest.approx(evaluated[m]["val_acc"], abs=0.02), m
         assert f"{m}: 14 views of" in result.stdout
     for row in ("fusion", "fusion_2d", "fusion_3d"):
         for view_set, r in numbers["fusion"][row].items():
             assert 0 <= r["val"] <= 1 and 0 <= r["test"] <= 1 and all(w >= 0 for w in r["weights"]), (row, view_set)
-        assert numbers["fusion"][row]["flip"]["val"] == pytest.approx(evaluated[row]["val_acc"], abs=0.02), row
+        assert numbers["fusion"][row]["filed"]["val"] == pytest.approx(evaluated[row]["val_acc"], abs=0.02), row
+    # the default resnet asks for the shifted views (models.resnet.tta_shift: 2), the cnn and vgg for the flip
+    assert numbers["models"]["resnet"]["filed"] == numbers["models"]["resnet"]["shift2"]
+    assert numbers["models"]["cnn"]["filed"] == numbers["models"]["cnn"]["flip"]
     # the 3D-only row takes no 2D model, so more 2D views cannot move it
     assert len({json.dumps(r, sort_keys=True) for r in numbers["fusion"]["fusion_3d"].values()}) == 1
