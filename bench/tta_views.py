@@ -93,8 +93,9 @@ def main() -> None:
     per_view, filed = {}, {}
     for m in image_models:
         start = time.perf_counter()
-        classifier = Classifier.from_file(paths.models / f"{m}.pt")
-        filed[m] = filed_set(classifier, paths.models / f"{m}.pt")
+        path = paths.models / f"{m}.pt"
+        classifier = Classifier.from_file(path)
+        filed[m] = filed_set(classifier, path)
         per_view[m] = view_probabilities(classifier, fer["images"][rows])
         print(f"{m}: {len(per_view[m])} views of {len(rows)} faces in {time.perf_counter() - start:.0f} s", flush=True)
 
