@@ -11,8 +11,10 @@ points of data/landmarks.npz (faces with a mesh), repeated up to the batch. Two 
   lengths or voxel indices in numpy; 2D: standardisation), flip averaging and softmax included;
 - "model only": the prepared batch → probabilities (the forward passes, flip average, softmax;
   the ONNX image graphs also standardise, the voxel graphs densify).
-The torch Classifier runs image models channels-last; --plain-layout adds a row in the NCHW layout
-it used before (same weights, same probabilities within 1e-5). Without data/landmarks.npz only
+The torch Classifier runs image models channels-last, in fp32 ("torch fp32") and, where the model
+scores in bf16 (a bf16-trained model on a CPU with AMX: fer3d.device.resolve_scoring_precision), in
+bf16 too ("torch bf16 (auto)", how the evaluate stage and `fer3d predict` score it); --plain-layout
+adds a row in the NCHW layout it used before (same weights, same probabilities within 1e-5). Without data/landmarks.npz only
 image models can run.
 Our models run two forward passes per face (the flip average they were evaluated with); fer's model
 runs one. Each rate is the median of --repeats runs of at least --seconds each, after a warm-up;
@@ -151,11 +153,14 @@ def main() -> None:
     print(f"batch {args.batch}, {args.threads} threads, {runs}; load {load():.2f}")
     print(f"{'model':14s} {'runtime':26s} {'with prep img/s':>24s} {'model only img/s':>24s}")
     for name in args.models:
-        clf = Classifier.from_file(args.models_dir / f"{name}.pt", batch_size=args.batch)
+        clf = Classifier.from_file(args.models_dir / f"{name}.pt", batch_size=args.batch, precision="fp32")
+        scored = Classifier.from_file(args.models_dir / f"{name}.pt", batch_size=args.batch)  # as evaluate scores
         oclf = OnnxClassifier.from_file(folder / f"{name}.onnx", batch_size=args.batch, threads=args.threads)
         if clf.needs_mesh and batch["points"] is None:
             raise SystemExit(f"{name}: a 3D model needs {args.data_dir / 'landmarks.npz'} (dvc repro landmarks)")
-        rows = [("torch", torch_rates(clf, batch, args))]
+        rows = [("torch fp32", torch_rates(clf, batch, args))]
+        if scored.precision != "fp32":  # scoring precision auto: bf16 on AMX CPUs for bf16-trained models
+            rows.append((f"torch {scored.precision} (auto)", torch_rates(scored, batch, args)))
         if args.plain_layout and clf.kind == "image":  # the layout the Classifier used before 2026-12-01
             clf.model.to(memory_format=torch.contiguous_format)
             rows.append(("torch, plain layout (NCHW)", torch_rates(clf, batch, args)))

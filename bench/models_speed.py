@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fer3d.device import cpu_has_amx
 from fer3d.models import MODELS, build_model, count_parameters
-from fer3d.models.inputs import training_autocast
+from fer3d.models.inputs import autocast
 from fer3d.training.loop import classification_loss
 
 NUM_POINTS = 478
@@ -105,7 +105,7 @@ def measure(
     impl = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}[adamw]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, **impl)
 
-    amp = training_autocast(torch.device("cpu"), precision)
+    amp = autocast(torch.device("cpu"), precision)
 
     def train_step():
         opt.zero_grad(set_to_none=True)

@@ -2,7 +2,7 @@
 tracking, FaceMesh, every model and the table included (models and detectors loaded beforehand).
 
     python bench/video_speed.py [--models-dir models] [--data data/fer2013.npz] [--threads 2]
-                                [--seconds 10] [--fps 5] [--repeats 3]
+                                [--seconds 10] [--fps 5] [--repeats 3] [--precision auto|fp32|bf16]
 
 On a generated clip (640x400 at 25 frames/s: the real photo grace_hopper.jpg and a FER2013 face
 moving, two faces in every frame), with every model of --models-dir and fusion row, then with the
@@ -49,12 +49,12 @@ def make_clip(path: Path, crops: np.ndarray, seconds: float) -> Path:
     return path
 
 
-def time_config(clip: Path, models_dir: Path, names, fps: float, repeats: int, out: Path) -> dict:
+def time_config(clip: Path, models_dir: Path, names, fps: float, repeats: int, out: Path, precision: str) -> dict:
     from fer3d.app.faces import FaceFinder
     from fer3d.app.video import VideoOptions, predict_video
     from fer3d.inference import Predictor
 
-    predictor = Predictor.from_dir(models_dir, names)
+    predictor = Predictor.from_dir(models_dir, names, precision=precision)
     finder = FaceFinder()
     options = VideoOptions(fps=fps)
     try:
@@ -84,6 +84,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the generated clip")
     parser.add_argument("--fps", type=float, default=5.0, help="frames per second sampled (0 = every frame)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--precision", default="auto", choices=("auto", "fp32", "bf16"), help="as `fer3d predict --precision`"
+    )
     args = parser.parse_args()
     os.environ.setdefault("FER3D_PROGRESS", "0")
     import torch
@@ -96,9 +99,9 @@ def main() -> None:
         print(
             f"clip: {args.seconds:g} s, {WIDTH}x{HEIGHT} at {VIDEO_FPS} fps, 2 faces a frame; sampled at {args.fps:g}/s"
         )
-        print(f"torch threads: {args.threads}, cpus: {os.cpu_count()}, {torch.__version__}")
+        print(f"torch threads: {args.threads}, cpus: {os.cpu_count()}, {torch.__version__}, precision {args.precision}")
         for label, names in CONFIGS.items():
-            r = time_config(clip, Path(args.models_dir), names, args.fps, args.repeats, Path(tmp))
+            r = time_config(clip, Path(args.models_dir), names, args.fps, args.repeats, Path(tmp), args.precision)
             (b1, b5, _), (a1, a5, _) = r["load"]
             print(
                 f"{label} ({len(r['models'])} rows: {','.join(r['models'])}): "

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..config import MAX_TTA_SHIFT
+from ..device import resolve_scoring_precision
 from ..models import inputs
 from ..models.model_file import build_from_payload, read_model_file
 from .base import DEFAULT_BATCH_SIZE, ClassifierBase, MeshSettings
@@ -31,6 +32,7 @@ class Classifier(ClassifierBase):
         batch_size: int = DEFAULT_BATCH_SIZE,
         tta_flip: bool | None = None,
         source: str = "",
+        precision: str = "auto",
     ):
         self.name: str = payload["name"]
         self.family: str = payload["family"]
@@ -48,6 +50,9 @@ class Classifier(ClassifierBase):
         self.training: dict = payload.get("training") or {}
         self.mesh_settings = MeshSettings.from_payload(payload["landmarks"]) if payload.get("landmarks") else None
         self.device = torch.device(device)
+        # auto: bf16 where the device runs it fast and the model trained in it (fer3d.device)
+        trained = str(self.training.get("config", {}).get("precision", "fp32"))
+        self.precision = resolve_scoring_precision(precision, self.device, trained)
         self.batch_size = int(batch_size)
         self.source = source
         self.model = build_from_payload(payload, self.device)
@@ -69,12 +74,16 @@ class Classifier(ClassifierBase):
         device: str | torch.device = "cpu",
         batch_size: int = DEFAULT_BATCH_SIZE,
         tta_flip: bool | None = None,
+        precision: str = "auto",
     ) -> Classifier:
-        """tta_flip None: as the model was trained and evaluated."""
-        return cls(read_model_file(path), device, batch_size, tta_flip, source=str(path))
+        """tta_flip None: as the model was trained and evaluated; precision auto: as the pipeline scores it."""
+        return cls(read_model_file(path), device, batch_size, tta_flip, source=str(path), precision=precision)
 
     def __repr__(self) -> str:
-        return f"Classifier({self.name!r}, {self.family}, input={self.kind}, tta_flip={self.tta_flip})"
+        return (
+            f"Classifier({self.name!r}, {self.family}, input={self.kind}, tta_flip={self.tta_flip}, "
+            f"precision={self.precision})"
+        )
 
     def encode(self, crops: np.ndarray | None = None, points: np.ndarray | None = None) -> torch.Tensor:
         """The model-input batch of 48x48 uint8 crops (2D) or crop-frame points (3D)."""
@@ -90,7 +99,10 @@ class Classifier(ClassifierBase):
         views too when the file has tta_shift."""
         self.model.eval()
         mirror = self.mirror if self.tta_flip else None
-        return inputs.tta_proba(self.model, x.to(self.device), mirror, self.device, self.tta_shift).cpu().numpy()
+        proba = inputs.tta_proba(
+            self.model, x.to(self.device), mirror, self.device, self.tta_shift, precision=self.precision
+        )
+        return proba.cpu().numpy()
 
     def proba_batch(self, crops: np.ndarray | None = None, points: np.ndarray | None = None) -> np.ndarray:
         return self.forward(self.encode(crops=crops, points=points))

@@ -197,7 +197,7 @@ def check_export(classifier: Classifier, data: bytes, meta: dict, source: str) -
 
 def checked_graph(payload: dict, model_file: Path) -> tuple[bytes, dict, float]:
     """A model file's payload → (the serialised ONNX graph, its metadata, max |Δ| to torch on the check faces)."""
-    classifier = Classifier(payload, "cpu", source=str(model_file))
+    classifier = Classifier(payload, "cpu", source=str(model_file), precision="fp32")  # the graph's arithmetic
     meta = metadata(payload, model_file)
     data = graph_proto(classifier, meta).SerializeToString()
     return data, meta, check_export(classifier, data, meta, str(model_file))
@@ -238,18 +238,21 @@ def export_models(models_dir: str | Path, out_dir: str | Path, names: Sequence[s
 def bulk_classifier(
     model_file: str | Path, device: torch.device, backend: str = "auto", threads: int | None = None
 ) -> Classifier | OnnxClassifier:
-    """A model file set up for scoring many faces: `backend` torch (the Classifier on `device`), onnx
-    (exported in memory and run by onnxruntime: torch's probabilities, checked to CHECK_TOLERANCE, at
-    1.2-1.6x its CPU speed for the image nets, ~2x for voxel_cnn, README "ONNX export and inference
-    speed"; nothing is written), or auto: onnx on CPU for every model but those in
-    TORCH_FASTER_ON_CPU, torch on CUDA. `threads`: the onnxruntime session's (None: its default)."""
+    """A model file set up for scoring many faces: `backend` torch (the Classifier on `device`, in its
+    scoring precision), onnx (exported in memory and run by onnxruntime: torch's fp32 probabilities,
+    checked to CHECK_TOLERANCE, at 1.2-1.6x torch's fp32 CPU speed for the image nets, ~2x for
+    voxel_cnn, README "ONNX export and inference speed"; nothing is written), or auto: torch where it
+    scores in bf16 (CUDA; AMX CPUs for bf16-trained models, 2-3x onnxruntime's speed there) or the
+    model is in TORCH_FASTER_ON_CPU, onnx otherwise: every model scores as the evaluate stage's
+    Classifier does, in its precision. `threads`: the onnxruntime session's (None: its default)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, found {backend!r}")
     model_file = Path(model_file)
     payload = read_model_file(model_file)
-    onnx_pays = device.type == "cpu" and payload["name"] not in TORCH_FASTER_ON_CPU
-    if backend == "torch" or (backend == "auto" and not onnx_pays):
-        return Classifier(payload, device, source=str(model_file))
+    classifier = Classifier(payload, device, source=str(model_file))
+    torch_pays = classifier.precision == "bf16" or payload["name"] in TORCH_FASTER_ON_CPU
+    if backend == "torch" or (backend == "auto" and torch_pays):
+        return classifier
     data, meta, _ = checked_graph(payload, model_file)
     meta = decode_metadata(encode_metadata(meta), str(model_file))  # as a file's metadata reads back
     return OnnxClassifier(session(data, threads, str(model_file)), meta, source=str(model_file))

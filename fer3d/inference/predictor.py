@@ -50,11 +50,14 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
         tta_flip: bool | None = None,
         backend: str = "torch",
+        precision: str = "auto",
     ) -> Predictor:
         """names None: every model file in `models_dir` and every fusion row of its fusion.json whose
         members are there. Named fusion rows bring their members along. A named model or fusion
         that is missing is an error naming the path. backend "onnx": <name>.onnx files, on the CPU,
-        with the flip averaging they were exported with (`device` and `tta_flip` must stay unset)."""
+        with the flip averaging they were exported with (`device` and `tta_flip` must stay unset) in
+        fp32. precision (torch): auto scores each model as the evaluate stage did (fer3d.device), or
+        fp32 / bf16 for all."""
         models_dir = Path(models_dir)
         fusion_path = models_dir / FUSION_FILE
         known, suffix = _known_models(models_dir, backend)
@@ -80,7 +83,7 @@ class Predictor:
                     )
                 fusions = {n: rows[n] for n in unknown}
             wanted += [m for f in fusions.values() for m in f.members if m not in wanted]
-        load = _loader(backend, device, batch_size, tta_flip)
+        load = _loader(backend, device, batch_size, tta_flip, precision)
         classifiers = {n: load(models_dir / f"{n}{suffix}") for n in wanted}
         if names is None:  # 2D models first (the registry's order already is; the ONNX files' is by name)
             classifiers = dict(sorted(classifiers.items(), key=lambda item: item[1].family))
@@ -168,17 +171,17 @@ def _known_models(models_dir: Path, backend: str) -> tuple[list[str], str]:
     raise ValueError(f"backend must be one of {BACKENDS}, found {backend!r}")
 
 
-def _loader(backend: str, device: str, batch_size: int, tta_flip: bool | None):
+def _loader(backend: str, device: str, batch_size: int, tta_flip: bool | None, precision: str):
     """path -> classifier of the backend."""
     if backend == "onnx":
         from .onnx_runtime import OnnxClassifier
 
-        if str(device) != "cpu" or tta_flip is not None:
+        if str(device) != "cpu" or tta_flip is not None or precision == "bf16":
             raise ValueError(
-                f"the onnx backend runs on the CPU with the flip averaging it was exported with; "
-                f"found device={device!r}, tta_flip={tta_flip!r}"
+                f"the onnx backend runs on the CPU in fp32 with the flip averaging it was exported with; "
+                f"found device={device!r}, tta_flip={tta_flip!r}, precision={precision!r}"
             )
         return lambda path: OnnxClassifier.from_file(path, batch_size=batch_size)
     from .classifier import Classifier
 
-    return lambda path: Classifier.from_file(path, device, batch_size, tta_flip)
+    return lambda path: Classifier.from_file(path, device, batch_size, tta_flip, precision)

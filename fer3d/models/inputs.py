@@ -89,25 +89,25 @@ def model_input(
     return densify_torch(features, stats["grid"]) if kind == "voxels" else features
 
 
-def autocast(device: torch.device):
-    # scoring: bf16 autocast on GPU (no loss scaling needed); fp32 on CPU, so that a model scores the
-    # same in evaluation, `fer3d predict` and its ONNX export whatever precision trained it
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
-def training_autocast(device: torch.device, precision: str):
-    """The forward pass of a training step in `precision` (fp32 | bf16, see fer3d.device.resolve_precision)."""
+def autocast(device: torch.device, precision: str):
+    """A forward pass in `precision`: fp32, or bf16 autocast (the weights stay fp32). Training steps take
+    the model's train.precision (fer3d.device.resolve_precision), scoring resolve_scoring_precision."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def tta_proba(
-    model: torch.nn.Module, x: torch.Tensor, mirror: Callable | None, device: torch.device, shift_px: int = 0
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    mirror: Callable | None,
+    device: torch.device,
+    shift_px: int = 0,
+    *,
+    precision: str,
 ) -> torch.Tensor:
-    """Softmax probabilities of one batch, averaged with the mirrored batch's when `mirror` is given,
-    and over the image batch shifted `shift_px` up, down, left and right (shifted_views) too."""
-    with autocast(device):
+    """Softmax probabilities of one batch in `precision`, averaged with the mirrored batch's when
+    `mirror` is given, and over the image batch shifted `shift_px` up, down, left and right
+    (shifted_views) too."""
+    with autocast(device, precision):
         return mean_over_views(lambda v: model(v).float().softmax(1), scoring_views(x, mirror, shift_px))
 
 

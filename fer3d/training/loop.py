@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..config import TRAIN, VAL
 from ..device import resolve_device, resolve_precision
-from ..models.inputs import training_autocast, tta_proba
+from ..models.inputs import autocast, tta_proba
 from ..models.registry import mean_probability_logits
 from . import checkpoint as ckpt
 from .augment import mix_batch
@@ -61,14 +61,15 @@ def predict_proba(
     device: torch.device,
     batch_size: int = 512,
     tta_flip: bool = True,
+    precision: str = "fp32",
 ) -> np.ndarray:
-    """Class probabilities (len(index), C) of stored rows `index`; with tta_flip, averaged with the
-    mirrored input's (the same per-batch step as fer3d.inference.Classifier)."""
+    """Class probabilities (len(index), C) of stored rows `index` in `precision`; with tta_flip,
+    averaged with the mirrored input's (the same per-batch step as fer3d.inference.Classifier)."""
     model.eval()
     out = []
     for start in range(0, len(index), batch_size):
         x = features.batch(index[start : start + batch_size], device)
-        out.append(tta_proba(model, x, features.mirror if tta_flip else None, device).cpu())
+        out.append(tta_proba(model, x, features.mirror if tta_flip else None, device, precision=precision).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
@@ -219,7 +220,7 @@ def train_step(run: Run, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.T
     the batch's (logits, loss). The learning-rate schedule and the weight average are the caller's."""
     if run.features.kind == "image":
         x = x.contiguous(memory_format=torch.channels_last)
-    with training_autocast(run.device, run.precision):
+    with autocast(run.device, run.precision):
         logits = run.model(x)
         loss = classification_loss(logits.float(), target, float(run.cfg["label_smoothing"]))
     run.optimizer.zero_grad(set_to_none=True)
@@ -256,9 +257,17 @@ def validation_due(epoch: int, cfg: dict[str, Any]) -> bool:
 
 
 def validate(run: Run) -> tuple[float, float]:
-    """(accuracy, log-loss) on the validation split, flip-averaged as evaluation scores."""
+    """(accuracy, log-loss) on the validation split, flip-averaged as evaluation scores. In fp32 on a
+    CPU whatever the model's scoring precision (bf16 on CUDA): selection scores as it did before
+    scoring went bf16 on AMX CPUs, so every model file stays what it was (README "Scoring precision")."""
+    precision = "bf16" if run.device.type == "cuda" else "fp32"
     proba = predict_proba(
-        run.evaluated, run.features, run.val_index, run.device, tta_flip=bool(run.cfg.get("tta_flip", True))
+        run.evaluated,
+        run.features,
+        run.val_index,
+        run.device,
+        tta_flip=bool(run.cfg.get("tta_flip", True)),
+        precision=precision,
     )
     y = run.features.label[run.val_index]
     accuracy = float((proba.argmax(1) == y).mean())

@@ -20,7 +20,7 @@ from tests.conftest import MODEL_NAMES, requires_data
 from tests.integration.models_fixture import QUIET, fer3d_cli
 
 pytestmark = [requires_data, pytest.mark.slow]
-TOLERANCE = 1e-4  # max |probability difference| between the backends
+TOLERANCE = 1e-4  # max |probability difference| between the backends (torch in fp32, the graph's arithmetic)
 ROWS = [*MODEL_NAMES, "fusion", "fusion_2d", "fusion_3d"]
 
 
@@ -83,7 +83,7 @@ def test_onnx_file_keeps_what_the_model_file_keeps(tiny_repo, exported, name):
 def test_onnx_gives_the_torch_probabilities_on_private_test(tiny_repo, exported, private_test, name):
     from fer3d.inference import Classifier, OnnxClassifier
 
-    torch_model = Classifier.from_file(tiny_repo / "models" / f"{name}.pt")
+    torch_model = Classifier.from_file(tiny_repo / "models" / f"{name}.pt", precision="fp32")
     onnx_model = OnnxClassifier.from_file(exported / f"{name}.onnx")
     assert (onnx_model.name, onnx_model.family, onnx_model.kind, onnx_model.classes, onnx_model.tta_flip) == (
         torch_model.name,
@@ -124,6 +124,7 @@ def crop_runs(tiny_repo, exported, private_test, tmp_path_factory) -> dict[str, 
     for backend, models in (("torch", tiny_repo / "models"), ("onnx", exported)):
         out = d / f"{backend}.json"
         args = ["predict", "--crops", str(crops), "--models-dir", str(models), "--backend", backend, "--out", str(out)]
+        args += ["--precision", "fp32"]  # both: the onnx backend accepts fp32 and auto, never bf16
         result = fer3d_cli(tiny_repo, *args)
         assert result.returncode == 0, result.stderr[-2000:]
         runs[backend] = json.loads(out.read_text())
@@ -184,7 +185,7 @@ def test_onnx_predictor_runs_without_torch(tiny_repo, exported, private_test, tm
     assert result.returncode == 0, result.stderr[-3000:]
     assert "torch modules loaded: []" in result.stdout
     got = np.load(tmp_path / "out.npz")
-    expected = Predictor.from_dir(tiny_repo / "models").predict_proba(
+    expected = Predictor.from_dir(tiny_repo / "models", precision="fp32").predict_proba(
         private_test["crops"], private_test["points"], found
     )
     assert sorted(got.files) == sorted(expected.probas) == sorted(ROWS)
@@ -213,3 +214,8 @@ def test_user_mistakes_get_one_line_errors(tiny_repo, exported, tmp_path):
     (copy / "cnn.onnx").write_bytes(b"not a model")
     result = fer3d_cli(tiny_repo, "predict", "--crops", str(a_file), "--backend", "onnx", "--models-dir", str(copy))
     assert result.returncode == 1 and f"{copy / 'cnn.onnx'}: not a readable ONNX model" in result.stderr
+    # the exported graphs are fp32: asking them for bf16 is refused, naming what was found
+    args = ("--backend", "onnx", "--models-dir", str(exported), "--precision", "bf16")
+    result = fer3d_cli(tiny_repo, "predict", "--crops", str(a_file), *args)
+    assert result.returncode == 1 and "runs on the CPU in fp32" in result.stderr, result.stderr
+    assert "precision='bf16'" in result.stderr and "Traceback" not in result.stderr

@@ -29,8 +29,10 @@ def make_model_file(
     seed: int = 0,
     options: dict | None = None,
     tta_shift: int = 0,
+    precision: str = "fp32",
 ) -> Path:
-    """folder/<name>.pt for an image or landmarks model (the input kinds that need no mesh edges)."""
+    """folder/<name>.pt for an image or landmarks model (the input kinds that need no mesh edges),
+    recorded as trained in `precision`."""
     torch.manual_seed(seed)
     spec = MODELS[name]
     options = options or {}
@@ -54,6 +56,6 @@ def make_model_file(
         tta_flip=True,
         prior=prior,
         landmarks=landmarks,
-        training={"best_epoch": 1, "val_acc": 0.0, "config": {}},
+        training={"best_epoch": 1, "val_acc": 0.0, "config": {"precision": precision}},
         tta_shift=tta_shift,
     )

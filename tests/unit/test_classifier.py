@@ -91,3 +91,23 @@ def test_predictor_from_a_copied_folder_with_its_fusion(tmp_path):
     assert only_fusion.names == ["cnn", "landmark_mlp", "fusion"]
     with pytest.raises(ValueError, match="unknown model or fusion \\['fusion_9'\\]"):
         Predictor.from_dir(copied, ["fusion_9"])
+
+
+def test_a_bf16_trained_model_scores_in_bf16_where_the_cpu_has_amx(tmp_path):
+    from fer3d.device import cpu_has_amx
+
+    crops = np.random.default_rng(5).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    path = make_model_file(tmp_path, "cnn", precision="bf16")
+    auto = Classifier.from_file(path)
+    exact = Classifier.from_file(path, precision="fp32")
+    assert auto.precision == ("bf16" if cpu_has_amx() else "fp32") and exact.precision == "fp32"
+    assert "precision=" in repr(auto)
+    fp32 = exact.predict_proba(crops=crops)
+    bf16 = Classifier.from_file(path, precision="bf16").predict_proba(crops=crops)
+    assert bf16.dtype == np.float32
+    np.testing.assert_allclose(bf16.sum(1), 1, atol=1e-5)
+    # 8 bits of mantissa: close to fp32's answer, not equal to it
+    assert 0 < np.abs(bf16 - fp32).max() < 0.05
+    np.testing.assert_array_equal(auto.predict_proba(crops=crops), bf16 if cpu_has_amx() else fp32)
+    # a model trained in fp32 scores in fp32 on any CPU
+    assert Classifier.from_file(make_model_file(tmp_path / "fp32", "cnn")).precision == "fp32"

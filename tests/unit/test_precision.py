@@ -6,9 +6,9 @@ import torch
 from torch.nn import functional as F
 
 from fer3d import params
-from fer3d.device import cpu_has_amx, resolve_precision
+from fer3d.device import cpu_has_amx, resolve_precision, resolve_scoring_precision
 from fer3d.models import MODELS, build_model
-from fer3d.models.inputs import training_autocast
+from fer3d.models.inputs import autocast
 from fer3d.params import ParamError
 from tests.conftest import ROOT
 from tests.unit.test_models import CONTEXT, sample
@@ -43,7 +43,7 @@ def train_steps(name: str, precision: str, steps: int = 3) -> tuple[list[float],
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(steps):
-        with training_autocast(CPU, precision):
+        with autocast(CPU, precision):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad()
@@ -65,9 +65,18 @@ def test_every_model_trains_under_bf16_with_fp32_weights_and_the_same_bits_twice
     assert losses[0] == pytest.approx(fp32_losses[0], rel=0.03)
 
 
-def test_scoring_stays_fp32_whatever_trained_the_model():
-    from fer3d.models.inputs import autocast
-
+def test_scoring_precision_follows_the_model_and_the_device():
+    amx = "bf16" if cpu_has_amx() else "fp32"
+    assert resolve_scoring_precision("auto", CPU, "fp32") == "fp32"  # landmark_mlp, mesh_gnn: as trained
+    assert resolve_scoring_precision("auto", CPU, "bf16") == amx
+    assert resolve_scoring_precision("auto", torch.device("cuda"), "fp32") == "bf16"  # as CUDA always scored
+    assert resolve_scoring_precision("fp32", torch.device("cuda"), "bf16") == "fp32"
+    assert resolve_scoring_precision("bf16", CPU, "fp32") == "bf16"
+    with pytest.raises(ValueError, match="scoring precision must be one of .* found 'half'"):
+        resolve_scoring_precision("half", CPU, "bf16")
     model = build_model("cnn", **CONTEXT).eval()
-    with torch.no_grad(), autocast(CPU):
-        assert model(sample("image")).dtype == torch.float32
+    with torch.no_grad():
+        with autocast(CPU, "fp32"):
+            assert model(sample("image")).dtype == torch.float32
+        with autocast(CPU, "bf16"):
+            assert model(sample("image")).dtype == torch.bfloat16
