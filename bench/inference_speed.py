@@ -14,8 +14,8 @@ points of data/landmarks.npz (faces with a mesh), repeated up to the batch. Two 
 The torch Classifier runs image models channels-last, in fp32 ("torch fp32") and, where the model
 scores in bf16 (a bf16-trained model on a CPU with AMX: fer3d.device.resolve_scoring_precision), in
 bf16 too ("torch bf16 (auto)", how the evaluate stage and `fer3d predict` score it); --plain-layout
-adds a row in the NCHW layout it used before (same weights, same probabilities within 1e-5). Without data/landmarks.npz only
-image models can run.
+adds a row in the NCHW layout it used before (same weights, same probabilities within 1e-5).
+Without data/landmarks.npz only image models can run.
 Our models run two forward passes per face (the flip average they were evaluated with); fer's model
 runs one. Each rate is the median of --repeats runs of at least --seconds each, after a warm-up;
 the 1-minute load average is printed beside it (the machine may be shared).
