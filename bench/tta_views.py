@@ -3,7 +3,13 @@
 more views of every face, and the run's fusion rows re-fitted on PublicTest with those probabilities
 in place of the 2D members' (the 3D members' stay the run's stored ones).
 
-    python bench/tta_views.py [--run DIR] [--threads 2] [--json out.json]
+    python bench/tta_views.py [--run DIR] [--threads 2] [--json out.json] [--models resnet] [--shifts]
+
+--shifts also scores every view set on the run's shift suite (params' shifts.suite applied to
+PublicTest and PrivateTest, as evaluate_shifts does for the 2D models) and prints each set's plain and
+shifted accuracy per split: the test-time views chosen on shifted PublicTest, as issue 13 asks.
+Every view is scored in the model file's scoring precision (bf16 on AMX CPUs for bf16-trained models,
+fer3d.device.resolve_scoring_precision), as the evaluate stage scores it.
 
 View sets (each with the mirror of every view, as the evaluate stage's flip average):
   flip     the face and its mirror: 2 views
@@ -24,10 +30,12 @@ import fusion_members  # bench/, beside this script
 import numpy as np
 import torch
 
+from fer3d import params
 from fer3d.config import TEST, VAL, Paths
+from fer3d.evaluation import shifts
 from fer3d.inference.classifier import Classifier
 from fer3d.io import save_json
-from fer3d.models.inputs import flip_images, shifted_views, view_offsets
+from fer3d.models.inputs import autocast, flip_images, shifted_views, view_offsets
 from fer3d.training.augment import rotate_scale
 
 SHIFT_PX = 2
@@ -60,14 +68,16 @@ def views(x: torch.Tensor):
 
 @torch.no_grad()
 def view_probabilities(classifier: Classifier, crops: np.ndarray, batch: int = 512) -> dict[str, np.ndarray]:
-    """{view name (mirrored ones prefixed 'flip-'): (N, C) probabilities} in fp32 on the CPU."""
+    """{view name (mirrored ones prefixed 'flip-'): (N, C) probabilities}, in the file's scoring precision."""
     model = classifier.model.eval()
     out: dict[str, list[np.ndarray]] = {}
     for i in range(0, len(crops), batch):
         x = classifier.encode(crops=crops[i : i + batch]).contiguous(memory_format=torch.channels_last)
         for prefix, xs in (("", x), ("flip-", flip_images(x))):
             for name, v in views(xs):
-                out.setdefault(prefix + name, []).append(model(v).float().softmax(1).numpy())
+                with autocast(classifier.device, classifier.precision):
+                    proba = model(v).float().softmax(1)
+                out.setdefault(prefix + name, []).append(proba.numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
@@ -80,6 +90,8 @@ def main() -> None:
     ap.add_argument("--run", default=".", help="a finished run's folder (models/, metrics/probabilities.npz)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--models", help="comma-separated 2D models to score (default: every 2D model of the run)")
+    ap.add_argument("--shifts", action="store_true", help="also score each view set on the shift suite")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     paths = Paths(args.run)
@@ -87,6 +99,11 @@ def main() -> None:
     label = labels.label[rows]
     prior = next(iter(fusions.values())).prior
     image_models = [m for m in stored if families[m] == "2d"]
+    if args.models:
+        unknown = sorted(set(args.models.split(",")) - set(image_models))
+        if unknown:
+            sys.exit(f"--models: {unknown} are not 2D models of {paths.probabilities}; those are {image_models}")
+        image_models = [m for m in image_models if m in args.models.split(",")]
     if not image_models:
         sys.exit(f"{paths.probabilities}: no 2D model to score")
 
@@ -119,8 +136,37 @@ def main() -> None:
             results["fusion"].setdefault(row, {})[set_name] = r
             weights = fusion_members.weights_text(r)
             print(f"| {row} | {set_name} | {100 * r['val']:.2f}% | {100 * r['test']:.2f}% | {weights} |")
+    if args.shifts:
+        results["shifts"] = shifted_accuracy(paths, image_models, set_names, keep_of, per_view, fer, rows, label, split)
     if args.json:
         save_json(args.json, results)
+
+
+def shifted_accuracy(paths, image_models, set_names, keep_of, per_view, fer, rows, label, split) -> dict:
+    """{model: {view set: {split: {"plain", "shifted" (the suite's mean), each shift's}}}}, printed as a table."""
+    suite = shifts.parse_suite(params.get(params.load(paths.params), "shifts.suite", list))
+    out: dict = {}
+    for m in image_models:
+        classifier = Classifier.from_file(paths.models / f"{m}.pt")
+        start = time.perf_counter()
+        shifted = {s.name: view_probabilities(classifier, s(fer["images"][rows])) for s in suite}
+        print(f"{m}: {len(suite)} shifts scored in {time.perf_counter() - start:.0f} s", flush=True)
+        for set_name in set_names:
+            keep = keep_of(set_name, m)
+            row = out.setdefault(m, {}).setdefault(set_name, {})
+            for k, s in (("val", VAL), ("test", TEST)):
+                w = split == s
+                acc = {"plain": float((averaged(per_view[m], keep).argmax(1)[w] == label[w]).mean())}
+                for name, probas in shifted.items():
+                    acc[name] = float((averaged(probas, keep).argmax(1)[w] == label[w]).mean())
+                acc["shifted"] = float(np.mean([acc[s.name] for s in suite]))
+                row[k] = acc
+    print("\n| model | views | PublicTest plain | shifted | PrivateTest plain | shifted |\n|---|---|---|---|---|---|")
+    for m, sets in out.items():
+        for set_name, r in sets.items():
+            cells = " | ".join(f"{100 * r[k][c]:.2f}%" for k in ("val", "test") for c in ("plain", "shifted"))
+            print(f"| {m} | {set_name} | {cells} |")
+    return out
 
 
 if __name__ == "__main__":
