@@ -42,8 +42,8 @@ def cpu_has_amx() -> bool:
 def resolve_scoring_precision(name: str, device: torch.device, trained: str) -> str:
     """fp32 or bf16 (autocast; weights stay fp32) for scoring a model trained in `trained` precision
     on `device`. auto: bf16 on CUDA (as scoring there always was); on a CPU, bf16 where it has AMX
-    tiles and the model trained in bf16 (resnet scores 3.3x faster, vgg 3.6x, the cnn 2.2x, 0.1-0.3%
-    of answers change: README "Scoring precision"), else fp32, so a model trained in fp32
+    tiles and the model trained in bf16 (resnet scores 3.1x faster, vgg 3.3x, the cnn 2.7x, voxel_cnn
+    1.2x; 0.1-0.3% of answers change: README "Scoring precision"), else fp32, so a model trained in fp32
     (landmark_mlp, mesh_gnn) or scored on another CPU answers exactly as its ONNX export does."""
     if name not in PRECISIONS:
         raise ValueError(f"scoring precision must be one of {PRECISIONS}, found {name!r}")

@@ -54,7 +54,7 @@ def add_predict(subparsers) -> None:
         choices=("auto", "fp32", "bf16"),
         default="auto",
         help="torch backend's arithmetic: auto scores each model as the evaluate stage did (bf16 on CUDA, and on "
-        "CPUs with AMX for models trained in bf16: 2-3.6x faster; fp32 otherwise), fp32 answers exactly as "
+        "CPUs with AMX for models trained in bf16: 1.2-3.3x faster; fp32 otherwise), fp32 answers exactly as "
         "the ONNX export (default: auto)",
     )
     add_video_options(p)
