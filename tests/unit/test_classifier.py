@@ -109,5 +109,8 @@ def test_a_bf16_trained_model_scores_in_bf16_where_the_cpu_has_amx(tmp_path):
     # 8 bits of mantissa: close to fp32's answer, not equal to it
     assert 0 < np.abs(bf16 - fp32).max() < 0.05
     np.testing.assert_array_equal(auto.predict_proba(crops=crops), bf16 if cpu_has_amx() else fp32)
+    # a face's bf16 answer does not depend on the faces beside it: predict (small batches) = evaluate
+    in_fives = Classifier.from_file(path, precision="bf16", batch_size=5).predict_proba(crops=crops)
+    np.testing.assert_allclose(in_fives, bf16, atol=1e-6)
     # a model trained in fp32 scores in fp32 on any CPU
     assert Classifier.from_file(make_model_file(tmp_path / "fp32", "cnn")).precision == "fp32"
