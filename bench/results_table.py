@@ -26,6 +26,7 @@ def main() -> None:
 
 
 def print_tables(root: Path) -> None:
+    print_glance_table(root)
     print((root / "metrics" / "comparison.md").read_text())
     print(
         "| model | parameters | epochs run (best) | train minutes | s/epoch | train samples/s | test images/s |\n"
@@ -56,6 +57,35 @@ def print_tables(root: Path) -> None:
         f"\ntraining {total:.1f} min + data stages {stages / 60:.1f} min + evaluate {summary['seconds'] / 60:.1f} min "
         f"= {total + stages / 60 + summary['seconds'] / 60:.1f} min of stage time"
     )
+
+
+def print_glance_table(root: Path) -> None:
+    """README's "At a glance": per model and fusion row the split that chose it, the one reported,
+    the shift suite's mean, training minutes and the weight in `fusion`; 2D then 3D models, each by
+    PrivateTest accuracy, then the fusion rows."""
+    metrics = root / "metrics"
+    summary = json.loads((metrics / "summary.json").read_text())
+    shifted = json.loads((metrics / "shifts.json").read_text())["models"]
+    fusion = summary["fusions"].get("fusion", {"models": [], "weights": []})
+    weight = dict(zip(fusion["models"], fusion["weights"]))
+    evaluated = {name: json.loads((metrics / "eval" / f"{name}.json").read_text()) for name in summary["test_acc"]}
+    by_accuracy = lambda family: sorted(
+        (n for n, e in evaluated.items() if e.get("family") == family), key=lambda n: -summary["test_acc"][n]
+    )
+    print(
+        "| model | family | PublicTest (chooses) | PrivateTest (reported) | shifted PrivateTest | training minutes "
+        "| weight in `fusion` |\n|---|---|---:|---:|---:|---:|---:|"
+    )
+    for name in [*by_accuracy("2d"), *by_accuracy("3d"), *summary["fusions"]]:
+        train = metrics / "train" / f"{name}.json"
+        minutes = f"{json.loads(train.read_text())['train_minutes']:.1f}" if train.is_file() else "–"
+        print(
+            f"| {name} | {evaluated[name].get('family', 'fusion')} | {evaluated[name]['val_acc']:.2%} | "
+            f"{summary['test_acc'][name]:.2%} | {shifted[name]['test']['shifted']:.2%} | {minutes} | "
+            + (f"{weight[name]:.2f}" if name in weight else "–")
+            + " |"
+        )
+    print()
 
 
 def print_minutes_table(root: Path, summary: dict, total: float) -> None:

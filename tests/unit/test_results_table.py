@@ -21,6 +21,11 @@ def test_tables_of_a_committed_run_show_its_metrics():
     resnet_row = next(line for line in out.stdout.splitlines() if line.startswith("| resnet | 2d |"))
     assert f"{summary['test_acc']['resnet']:.2%}" in resnet_row
     assert "| blur:1 |" in out.stdout  # the shift suite's table
+    # README's "At a glance" first: the split that chose, the one reported, the suite's mean
+    assert out.stdout.startswith("| model | family | PublicTest (chooses) | PrivateTest (reported) |")
+    shifted = json.loads((FERPLUS / "metrics" / "shifts.json").read_text())["models"]["resnet"]["test"]["shifted"]
+    glance = next(line for line in out.stdout.splitlines() if line.startswith("| resnet | 2d |"))
+    assert f"| {summary['test_acc']['resnet']:.2%} | {shifted:.2%} |" in glance
 
 
 def test_old_against_new_shows_each_change():
