@@ -43,7 +43,8 @@ def main() -> None:
     check_classes(classifiers, labels)
     probas, speed = score_models(classifiers, fer["images"], lm["landmarks"], found, split >= VAL)
     results = {
-        n: model_result(c.family, c.kind, probas[n], labels, split, sets, speed[n]) for n, c in classifiers.items()
+        n: model_result(c.family, c.kind, probas[n], labels, split, sets, speed[n], c.precision)
+        for n, c in classifiers.items()
     }
     fusions = fit_fusions(fusion_members(fusion_spec, classifiers), classifiers, probas, label, split, found)
     for name, f in fusions.items():
@@ -106,6 +107,7 @@ def model_result(
     split: np.ndarray,
     sets: protocol.Subsets,
     images_per_second: float | None = None,
+    precision: str | None = None,
 ) -> dict:
     val = split == VAL
     out = {
@@ -115,6 +117,8 @@ def model_result(
     }
     if images_per_second is not None:
         out["images_per_second"] = images_per_second
+    if precision is not None:  # the arithmetic the scores and the speed are of (fer3d.device)
+        out["scoring_precision"] = precision
     return {**out, "scores": protocol.score_model(proba, labels.label, sets, labels.classes)}
 
 
