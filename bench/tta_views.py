@@ -107,12 +107,11 @@ def main() -> None:
     if not image_models:
         sys.exit(f"{paths.probabilities}: no 2D model to score")
 
+    classifiers = {m: Classifier.from_file(paths.models / f"{m}.pt") for m in image_models}
     per_view, filed = {}, {}
-    for m in image_models:
+    for m, classifier in classifiers.items():
         start = time.perf_counter()
-        path = paths.models / f"{m}.pt"
-        classifier = Classifier.from_file(path)
-        filed[m] = filed_set(classifier, path)
+        filed[m] = filed_set(classifier, paths.models / f"{m}.pt")
         per_view[m] = view_probabilities(classifier, fer["images"][rows])
         print(f"{m}: {len(per_view[m])} views of {len(rows)} faces in {time.perf_counter() - start:.0f} s", flush=True)
 
@@ -137,29 +136,29 @@ def main() -> None:
             weights = fusion_members.weights_text(r)
             print(f"| {row} | {set_name} | {100 * r['val']:.2f}% | {100 * r['test']:.2f}% | {weights} |")
     if args.shifts:
-        results["shifts"] = shifted_accuracy(paths, image_models, set_names, keep_of, per_view, fer, rows, label, split)
+        suite = shifts.parse_suite(params.get(params.load(paths.params), "shifts.suite", list))
+        crops = fer["images"][rows]
+        results["shifts"] = shifted_accuracy(suite, classifiers, per_view, set_names, keep_of, crops, label, split)
     if args.json:
         save_json(args.json, results)
 
 
-def shifted_accuracy(paths, image_models, set_names, keep_of, per_view, fer, rows, label, split) -> dict:
+def shifted_accuracy(suite, classifiers, per_view, set_names, keep_of, crops, label, split) -> dict:
     """{model: {view set: {split: {"plain", "shifted" (the suite's mean), each shift's}}}}, printed as a table."""
-    suite = shifts.parse_suite(params.get(params.load(paths.params), "shifts.suite", list))
     out: dict = {}
-    for m in image_models:
-        classifier = Classifier.from_file(paths.models / f"{m}.pt")
+    for m, classifier in classifiers.items():
         start = time.perf_counter()
-        shifted = {s.name: view_probabilities(classifier, s(fer["images"][rows])) for s in suite}
+        shifted = {s.name: view_probabilities(classifier, s(crops)) for s in suite}
         print(f"{m}: {len(suite)} shifts scored in {time.perf_counter() - start:.0f} s", flush=True)
         for set_name in set_names:
             keep = keep_of(set_name, m)
+            preds = {"plain": averaged(per_view[m], keep).argmax(1)}
+            preds |= {name: averaged(probas, keep).argmax(1) for name, probas in shifted.items()}
             row = out.setdefault(m, {}).setdefault(set_name, {})
             for k, s in (("val", VAL), ("test", TEST)):
                 w = split == s
-                acc = {"plain": float((averaged(per_view[m], keep).argmax(1)[w] == label[w]).mean())}
-                for name, probas in shifted.items():
-                    acc[name] = float((averaged(probas, keep).argmax(1)[w] == label[w]).mean())
-                acc["shifted"] = float(np.mean([acc[s.name] for s in suite]))
+                acc = {name: float((pred[w] == label[w]).mean()) for name, pred in preds.items()}
+                acc["shifted"] = float(np.mean([acc[shift.name] for shift in suite]))
                 row[k] = acc
     print("\n| model | views | PublicTest plain | shifted | PrivateTest plain | shifted |\n|---|---|---|---|---|---|")
     for m, sets in out.items():

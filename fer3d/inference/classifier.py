@@ -16,7 +16,7 @@ import torch
 from ..config import MAX_TTA_SHIFT
 from ..device import resolve_scoring_precision
 from ..models import inputs
-from ..models.model_file import build_from_payload, read_model_file
+from ..models.model_file import build_from_payload, read_model_file, trained_precision
 from .base import DEFAULT_BATCH_SIZE, ClassifierBase, MeshSettings
 
 __all__ = ["DEFAULT_BATCH_SIZE", "Classifier", "MeshSettings"]
@@ -51,8 +51,7 @@ class Classifier(ClassifierBase):
         self.mesh_settings = MeshSettings.from_payload(payload["landmarks"]) if payload.get("landmarks") else None
         self.device = torch.device(device)
         # auto: bf16 where the device runs it fast and the model trained in it (fer3d.device)
-        trained = str(self.training.get("config", {}).get("precision", "fp32"))
-        self.precision = resolve_scoring_precision(precision, self.device, trained)
+        self.precision = resolve_scoring_precision(precision, self.device, trained_precision(payload))
         self.batch_size = int(batch_size)
         self.source = source
         self.model = build_from_payload(payload, self.device)

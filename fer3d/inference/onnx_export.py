@@ -21,10 +21,11 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..device import resolve_scoring_precision
 from ..io import save_bytes
 from ..models import inputs
 from ..models.mesh_gnn import MeshGNN
-from ..models.model_file import read_model_file
+from ..models.model_file import read_model_file, trained_precision
 from ..models.registry import MODELS
 from .classifier import Classifier
 from .onnx_runtime import (
@@ -249,10 +250,9 @@ def bulk_classifier(
         raise ValueError(f"backend must be one of {BACKENDS}, found {backend!r}")
     model_file = Path(model_file)
     payload = read_model_file(model_file)
-    classifier = Classifier(payload, device, source=str(model_file))
-    torch_pays = classifier.precision == "bf16" or payload["name"] in TORCH_FASTER_ON_CPU
-    if backend == "torch" or (backend == "auto" and torch_pays):
-        return classifier
+    scores_bf16 = resolve_scoring_precision("auto", device, trained_precision(payload)) == "bf16"
+    if backend == "torch" or (backend == "auto" and (scores_bf16 or payload["name"] in TORCH_FASTER_ON_CPU)):
+        return Classifier(payload, device, source=str(model_file))
     data, meta, _ = checked_graph(payload, model_file)
     meta = decode_metadata(encode_metadata(meta), str(model_file))  # as a file's metadata reads back
     return OnnxClassifier(session(data, threads, str(model_file)), meta, source=str(model_file))

@@ -96,6 +96,11 @@ def read_model_file(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def trained_precision(payload: dict[str, Any]) -> str:
+    """The arithmetic a model file's recipe trained in (fp32 | bf16); files before it was recorded: fp32."""
+    return str((payload.get("training") or {}).get("config", {}).get("precision", "fp32"))
+
+
 def build_from_payload(payload: dict[str, Any], device: str | torch.device = "cpu") -> torch.nn.Module:
     """The model of a payload with its weights, in eval mode on `device`."""
     options = {k: v for k, v in payload["options"].items() if k != "pretrained"}  # weights are in the file

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import TRAIN, VAL
-from ..device import resolve_device, resolve_precision
+from ..device import resolve_device, resolve_precision, resolve_scoring_precision
 from ..models.inputs import autocast, tta_proba
 from ..models.registry import mean_probability_logits
 from . import checkpoint as ckpt
@@ -260,7 +260,7 @@ def validate(run: Run) -> tuple[float, float]:
     """(accuracy, log-loss) on the validation split, flip-averaged as evaluation scores. In fp32 on a
     CPU whatever the model's scoring precision (bf16 on CUDA): selection scores as it did before
     scoring went bf16 on AMX CPUs, so every model file stays what it was (README "Scoring precision")."""
-    precision = "bf16" if run.device.type == "cuda" else "fp32"
+    precision = resolve_scoring_precision("auto", run.device, trained="fp32")  # CUDA bf16, CPU fp32
     proba = predict_proba(
         run.evaluated,
         run.features,
