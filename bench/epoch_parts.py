@@ -1,14 +1,14 @@
 """Where one training epoch's seconds go, for models of params.yaml on the project's data: the
 augmentation of an epoch's batches, the training steps (forward, backward, AdamW, in the model's
-`train.precision`) and the validation pass (fp32, flip-averaged, as every epoch runs it), each
-timed alone with the training loop's own functions.
+`train.precision`) and the validation pass (flip-averaged, in the model's scoring precision, as
+every validated epoch runs it), each timed alone with the training loop's own functions.
 
     python bench/epoch_parts.py [--models resnet,cnn] [--steps 20] [--threads 2] [--json out.json]
 
 Run in a project whose data stages have run (data/*.npz); the weights are fresh, so only the
 seconds mean anything. Steps are timed over --steps batches after 3 warm-up steps and scaled to
 the epoch's batch count. Issue 13 ("find where the minutes go") measured resnet with it: 1.4 s of
-augmentation, 33.3 s of bf16 steps and 8.0 s of validation an epoch.
+augmentation, 33.3 s of bf16 steps and 8.0 s of validation (then fp32) an epoch.
 """
 
 from __future__ import annotations

@@ -257,10 +257,10 @@ def validation_due(epoch: int, cfg: dict[str, Any]) -> bool:
 
 
 def validate(run: Run) -> tuple[float, float]:
-    """(accuracy, log-loss) on the validation split, flip-averaged as evaluation scores. In fp32 on a
-    CPU whatever the model's scoring precision (bf16 on CUDA): selection scores as it did before
-    scoring went bf16 on AMX CPUs, so every model file stays what it was (README "Scoring precision")."""
-    precision = resolve_scoring_precision("auto", run.device, trained="fp32")  # CUDA bf16, CPU fp32
+    """(accuracy, log-loss) on the validation split, flip-averaged and in the precision the finished
+    model will score in (bf16 for a bf16-trained net on an AMX CPU or CUDA): the epoch is chosen on the
+    answers users get, and the pass costs a third of fp32's (README "Scoring precision")."""
+    precision = resolve_scoring_precision("auto", run.device, trained=run.precision)
     proba = predict_proba(
         run.evaluated,
         run.features,
