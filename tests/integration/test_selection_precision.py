@@ -22,6 +22,9 @@ from tests.conftest import requires_data
 pytestmark = [requires_data, pytest.mark.slow]
 
 
+ROUNDING = 5.1e-6  # the curve csv keeps 5 decimals
+
+
 def log_loss(proba: np.ndarray, y: np.ndarray) -> float:
     return float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-7, 1)).mean())  # as loop.validate
 
@@ -37,7 +40,7 @@ def test_validation_scores_as_the_finished_model_does(tiny_repo, name):
     y = fer["label"][val].astype(np.int64)
     with open(tiny_repo / "metrics" / "train" / f"{name}_curve.csv") as f:
         last = list(csv.DictReader(f))[-1]
-    assert float(last["val_loss"]) == pytest.approx(log_loss(proba, y), abs=2e-5)  # the csv keeps 5 decimals
+    assert float(last["val_loss"]) == pytest.approx(log_loss(proba, y), abs=ROUNDING)
     assert float(last["val_acc"]) == pytest.approx(float((proba.argmax(1) == y).mean()), abs=1e-5)
 
     trained = json.loads((tiny_repo / "metrics" / "train" / f"{name}.json").read_text())
@@ -47,4 +50,4 @@ def test_validation_scores_as_the_finished_model_does(tiny_repo, name):
     if scoring == "bf16":  # the check tells the precisions apart: fp32 answers give another log-loss
         fp32 = Classifier.from_file(tiny_repo / "models" / f"{name}.pt", precision="fp32")
         other = fp32.predict_proba(crops=fer["images"][val])
-        assert abs(log_loss(other, y) - float(last["val_loss"])) > 1e-4
+        assert abs(log_loss(other, y) - float(last["val_loss"])) > ROUNDING  # 1-epoch nets: 1e-5 to 2e-5
