@@ -269,7 +269,11 @@ def validate(run: Run) -> tuple[float, float]:
         tta_flip=bool(run.cfg.get("tta_flip", True)),
         precision=precision,
     )
-    y = run.features.label[run.val_index]
+    return accuracy_and_log_loss(proba, run.features.label[run.val_index])
+
+
+def accuracy_and_log_loss(proba: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """What a validated epoch records, from (N, C) probabilities and labels (N,)."""
     accuracy = float((proba.argmax(1) == y).mean())
     log_loss = float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-7, 1)).mean())
     return accuracy, log_loss
