@@ -1,0 +1,66 @@
+"""fer3d.allocator in a fresh process each (glibc's thresholds are per process): a stage's process
+serves an 8 MiB block from the heap it keeps, where glibc's default would mmap it anew, and a
+user's own allocator settings or FER3D_MALLOC_TUNING=0 leave glibc as it is."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's allocator only"
+)
+
+# prints whether the tuning took, then whether an 8 MiB malloc was served by a fresh mmap
+PROBE = """
+import ctypes, sys
+fields = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(f, ctypes.c_size_t) for f in fields]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+if sys.argv[1] == "stage":
+    import stages  # what `python -m stages.<name>` imports first
+    from fer3d.allocator import keep_freed_memory
+    tuned = keep_freed_memory()
+else:
+    tuned = None
+before = libc.mallinfo2().hblks
+block = libc.malloc(8 << 20)
+print(tuned, libc.mallinfo2().hblks > before)
+libc.free(block)
+"""
+
+
+def probe(mode: str, **env: str) -> tuple[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES", "FER3D_MALLOC"))}
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, mode], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, check=True
+    )
+    tuned, mmapped = out.stdout.split()
+    return tuned, mmapped
+
+
+def test_glibc_mmaps_a_large_block_by_default():
+    assert probe("plain") == ("None", "True")
+
+
+def test_a_stage_process_serves_large_blocks_from_its_heap():
+    assert probe("stage") == ("True", "False")
+
+
+def test_the_switch_leaves_glibc_as_it_is():
+    assert probe("stage", FER3D_MALLOC_TUNING="0") == ("False", "True")
+
+
+def test_a_users_own_allocator_settings_win():
+    # the user asks glibc to mmap everything above 64 KiB; the stage must not undo it
+    assert probe("stage", MALLOC_MMAP_THRESHOLD_="65536") == ("False", "True")
