@@ -7,8 +7,10 @@ every validated epoch runs it), each timed alone with the training loop's own fu
 
 Run in a project whose data stages have run (data/*.npz); the weights are fresh, so only the
 seconds mean anything. Steps are timed over --steps batches after 3 warm-up steps and scaled to
-the epoch's batch count. Issue 13 ("find where the minutes go") measured resnet with it: 1.4 s of
-augmentation, 33.3 s of bf16 steps and 8.0 s of validation (then fp32) an epoch.
+the epoch's batch count. The process keeps freed memory as a stage's does (fer3d.allocator;
+FER3D_MALLOC_TUNING=0 measures glibc's defaults). Issue 13 ("find where the minutes go") measured
+resnet with it: 1.4 s of augmentation, 33.3 s of bf16 steps and 8.0 s of validation (then fp32) an
+epoch.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fer3d import params
+from fer3d.allocator import keep_freed_memory
 from fer3d.config import Paths
 from fer3d.io import save_json
 from fer3d.models import MODELS, build_model
@@ -80,6 +83,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.steps < 1:
         sys.exit(f"--steps must be >= 1, got {args.steps}")
+    keep_freed_memory()
     torch.set_num_threads(args.threads)
     results = []
     print("| model | precision | batches | augment s | steps s | validation s | validation share |")
