@@ -25,6 +25,10 @@ USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP
 SWITCH = "FER3D_MALLOC_TUNING"  # 0: leave glibc's defaults (to measure what the tuning saves)
 
 
+def on_glibc() -> bool:
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds for this process; True when they were set.
 
@@ -32,7 +36,7 @@ def keep_freed_memory() -> bool:
     its environment variables, or with FER3D_MALLOC_TUNING=0."""
     if os.environ.get(SWITCH, "1") == "0" or any(k in os.environ for k in USER_SETTINGS):
         return False
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not on_glibc():
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -5,17 +5,15 @@ user's own allocator settings or FER3D_MALLOC_TUNING=0 leave glibc as it is."""
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
+from fer3d.allocator import SWITCH, USER_SETTINGS, on_glibc
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's allocator only"
-)
+pytestmark = pytest.mark.skipif(not on_glibc(), reason="glibc's allocator only")
 
 # prints whether the tuning took, then whether an 8 MiB malloc was served by a fresh mmap
 PROBE = """
@@ -41,7 +39,7 @@ libc.free(block)
 
 
 def probe(mode: str, **env: str) -> tuple[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES", "FER3D_MALLOC"))}
+    clean = {k: v for k, v in os.environ.items() if k not in (*USER_SETTINGS, SWITCH)}
     out = subprocess.run(
         [sys.executable, "-c", PROBE, mode], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, check=True
     )
