@@ -20,8 +20,10 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest accepted value on 64-bit (HEAP_MAX_SIZE / 2)
 TRIM_THRESHOLD = 1 << 30  # keep up to 1 GiB of freed heap; mallopt takes a C int
 
-# a user's own settings win: glibc reads these at start-up
+# a user's own settings win: glibc reads these at start-up (GLIBC_TUNABLES only where it names a
+# malloc tunable: it also carries unrelated ones, e.g. glibc.pthread.rseq)
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+MALLOC_TUNABLES = "glibc.malloc."
 SWITCH = "FER3D_MALLOC_TUNING"  # 0: leave glibc's defaults (to measure what the tuning saves)
 
 
@@ -29,12 +31,18 @@ def on_glibc() -> bool:
     return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 
+def user_set_allocator(env: dict[str, str]) -> bool:
+    """True where `env` sets glibc's allocator itself."""
+    own = [k for k in USER_SETTINGS if k in env]
+    return any(k != "GLIBC_TUNABLES" or MALLOC_TUNABLES in env[k] for k in own)
+
+
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds for this process; True when they were set.
 
     Does nothing where the C library is not glibc, where the user set glibc's allocator through
     its environment variables, or with FER3D_MALLOC_TUNING=0."""
-    if os.environ.get(SWITCH, "1") == "0" or any(k in os.environ for k in USER_SETTINGS):
+    if os.environ.get(SWITCH, "1") == "0" or user_set_allocator(dict(os.environ)):
         return False
     if not on_glibc():
         return False

@@ -62,3 +62,9 @@ def test_the_switch_leaves_glibc_as_it_is():
 def test_a_users_own_allocator_settings_win():
     # the user asks glibc to mmap everything above 64 KiB; the stage must not undo it
     assert probe("stage", MALLOC_MMAP_THRESHOLD_="65536") == ("False", "True")
+
+
+def test_glibc_tunables_turn_the_tuning_off_only_for_malloc():
+    # GLIBC_TUNABLES also carries tunables that have nothing to do with malloc
+    assert probe("stage", GLIBC_TUNABLES="glibc.pthread.rseq=1") == ("True", "False")
+    assert probe("stage", GLIBC_TUNABLES="glibc.pthread.rseq=1:glibc.malloc.mmap_threshold=65536") == ("False", "True")
