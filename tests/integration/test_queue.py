@@ -41,8 +41,11 @@ def test_two_queued_experiments_run_in_parallel_with_fer_plus_and_mlflow(tmp_pat
     assert status.count("Success") == 2, status + run_dvc(repo, "queue", "logs", "lr-a", check=False).stdout[-3000:]
     shown = json.loads(run_dvc(repo, "exp", "show", "--json", env=env).stdout)
     experiments = {e["name"]: e for row in shown for exp in (row.get("experiments") or []) for e in exp.get("revs", [])}
-    assert {"lr-a", "lr-b"} <= set(experiments), list(experiments)
-    for name in ("lr-a", "lr-b"):
+    # Both ran (`Success` above), but DVC 3.67.1 can keep only one of two experiments that finish
+    # within a second (README, "The queue"; seen once here); the MLflow count below still needs both.
+    kept = sorted({"lr-a", "lr-b"} & set(experiments))
+    assert kept, list(experiments)
+    for name in kept:
         metrics = experiments[name]["data"]["metrics"]["metrics/summary.json"]["data"]
         assert metrics["subset_sizes"]["ferplus"] > 0, f"{name}: FER+ was not scored"
     # every training stage of both experiments logged to the workspace's store, not the copies'
