@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+from collections.abc import Mapping
 
 # mallopt's parameter numbers (glibc's malloc.h)
 M_TRIM_THRESHOLD = -1
@@ -20,9 +21,10 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest accepted value on 64-bit (HEAP_MAX_SIZE / 2)
 TRIM_THRESHOLD = 1 << 30  # keep up to 1 GiB of freed heap; mallopt takes a C int
 
-# a user's own settings win: glibc reads these at start-up (GLIBC_TUNABLES only where it names a
-# malloc tunable: it also carries unrelated ones, e.g. glibc.pthread.rseq)
-USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+# a user's own settings win: glibc reads these at start-up; GLIBC_TUNABLES counts only where it
+# names a malloc tunable (it also carries unrelated ones, e.g. glibc.pthread.rseq)
+MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+USER_SETTINGS = (*MALLOC_VARIABLES, "GLIBC_TUNABLES")
 MALLOC_TUNABLES = "glibc.malloc."
 SWITCH = "FER3D_MALLOC_TUNING"  # 0: leave glibc's defaults (to measure what the tuning saves)
 
@@ -31,10 +33,9 @@ def on_glibc() -> bool:
     return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 
-def user_set_allocator(env: dict[str, str]) -> bool:
+def user_set_allocator(env: Mapping[str, str]) -> bool:
     """True where `env` sets glibc's allocator itself."""
-    own = [k for k in USER_SETTINGS if k in env]
-    return any(k != "GLIBC_TUNABLES" or MALLOC_TUNABLES in env[k] for k in own)
+    return any(k in env for k in MALLOC_VARIABLES) or MALLOC_TUNABLES in env.get("GLIBC_TUNABLES", "")
 
 
 def keep_freed_memory() -> bool:
@@ -42,7 +43,7 @@ def keep_freed_memory() -> bool:
 
     Does nothing where the C library is not glibc, where the user set glibc's allocator through
     its environment variables, or with FER3D_MALLOC_TUNING=0."""
-    if os.environ.get(SWITCH, "1") == "0" or user_set_allocator(dict(os.environ)):
+    if os.environ.get(SWITCH, "1") == "0" or user_set_allocator(os.environ):
         return False
     if not on_glibc():
         return False
