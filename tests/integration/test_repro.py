@@ -182,6 +182,16 @@ def test_default_jobs_fill_the_cores_with_trainings():
     assert repro.default_jobs(0) == 1  # each training takes every core
 
 
+def test_oversubscribed_trainings_are_warned_about():
+    assert repro.oversubscription_warning(1, 2, 2) is None
+    assert repro.oversubscription_warning(4, 2, 8) is None
+    assert repro.oversubscription_warning(2, 0, 2) is None  # 0: each training takes the cores there are
+    assert repro.oversubscription_warning(2, None, 2) is None  # no train.threads: not a fer3d project
+    warning = repro.oversubscription_warning(2, 2, 2)
+    assert "4 threads for 2 cores" in warning and "use --jobs 1" in warning
+    assert "use --jobs 2" in repro.oversubscription_warning(3, 4, 8)
+
+
 def test_command_line(diamond, tmp_path_factory, capsys, monkeypatch):
     monkeypatch.chdir(diamond)
     monkeypatch.delenv("FER3D_ROOT", raising=False)
@@ -195,6 +205,11 @@ def test_command_line(diamond, tmp_path_factory, capsys, monkeypatch):
     with pytest.raises(SystemExit, match="no stage 'nope'"):
         cli_main(["repro", "nope"])
     assert set(lock_outs(diamond)) == {"d.txt"}  # the target alone ran
+    # trainings of as many threads as there are cores, two at a time: said before anything runs
+    (diamond / "params.yaml").write_text(f"train: {{threads: {repro.cores()}}}\n")
+    assert cli_main(["repro", "--jobs", "2", "d"]) == 0
+    assert f"{2 * repro.cores()} threads for {repro.cores()} cores" in capsys.readouterr().err
+    (diamond / "params.yaml").unlink()
     monkeypatch.setenv("FER3D_ROOT", str(tmp_path_factory.mktemp("empty")))
     with pytest.raises(SystemExit, match="no dvc.yaml in .*empty"):
         cli_main(["repro"])

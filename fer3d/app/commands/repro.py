@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -33,12 +34,14 @@ def cmd_repro(args) -> int:
     root = Path(repo_root())
     if not (root / "dvc.yaml").is_file():
         raise FileNotFoundError(f"no dvc.yaml in {root}: run fer3d repro in the project folder")
-    jobs = args.jobs
-    if jobs == 0:
-        p = params.load(root / "params.yaml") if (root / "params.yaml").is_file() else {}
-        jobs = repro.default_jobs(params.get(p, "train.threads", int) if "train" in p else None)
+    p = params.load(root / "params.yaml") if (root / "params.yaml").is_file() else {}
+    threads = params.get(p, "train.threads", int) if "train" in p else None
+    jobs = args.jobs or repro.default_jobs(threads)
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1 (or 0: cores / train.threads), found {args.jobs}")
+    warning = repro.oversubscription_warning(jobs, threads, repro.cores())
+    if warning:
+        print(warning, file=sys.stderr)
     stages = repro.pipeline_stages(root, args.targets)
     print(f"fer3d repro: {len(stages)} stage(s), up to {jobs} at a time")
     outcome = repro.run(root, stages, jobs, force=args.force)
