@@ -65,25 +65,26 @@ def cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def default_jobs(training_threads: int | None) -> int:
-    """As many stages as the cores hold trainings of `training_threads` threads (0: all cores; None,
-    a project without that param: one stage per core)."""
+def default_jobs(training_threads: int | None, cores_here: int | None = None) -> int:
+    """As many stages as the cores (this process's, unless given) hold trainings of `training_threads`
+    threads (0: all cores; None, a project without that param: one stage per core)."""
+    cores_here = cores() if cores_here is None else cores_here
     if training_threads is None:
-        return cores()
-    return max(1, cores() // training_threads) if training_threads > 0 else 1
+        return cores_here
+    return max(1, cores_here // training_threads) if training_threads > 0 else 1
 
 
 def oversubscription_warning(jobs: int, training_threads: int | None, cores_here: int) -> str | None:
     """A warning when `jobs` trainings of `training_threads` threads each would share fewer cores:
     the count is fixed (it sets the weights' bits), so the threads would queue for the cores."""
-    if not training_threads or training_threads < 0 or jobs * training_threads <= cores_here:
+    if not training_threads or jobs * training_threads <= cores_here:
         return None
     return (
         f"warning: {jobs} stages at a time, each training with train.threads={training_threads}, on "
         f"{cores_here} core(s): {jobs * training_threads} threads for {cores_here} cores. Trainings side by side "
         f"then run slower in sum than one after another (2 cores, two 2-thread trainings at once: resnet "
         f"0.56x, landmark_mlp 0.83x the throughput of one at a time); use --jobs "
-        f"{max(1, cores_here // training_threads)} or a smaller train.threads (which changes the models' bits)"
+        f"{default_jobs(training_threads, cores_here)} or a smaller train.threads (which changes the models' bits)"
     )
 
 
