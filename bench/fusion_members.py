@@ -13,7 +13,12 @@ with it in place of the member of the same architecture. 3D members vote only wh
 face, the evaluate stage's rule. --mean: a new member that averages others' probabilities with equal
 weights, as one model file with `members` answers (an ensemble of seeds, say); it is a row of its
 own and may be a member of --row sets. --landmarks: score the 3D --model files on another landmarks file
-(a trial's re-extracted points) instead of the run's; the fusion keeps the run's has_mesh."""
+(a trial's re-extracted points) instead of the run's; the fusion keeps the run's has_mesh.
+
+Each swapped row (and with --against NAME every --row) is also compared with the row it replaces on
+the same images: its accuracy minus that row's on PublicTest and on PrivateTest, with a 95% paired
+bootstrap interval (fer3d.evaluation.metrics.paired_difference), so a trial's lead or loss on the
+split that chooses can be told from the luck of which images it holds."""
 
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import torch
 from fer3d import params
 from fer3d.config import TEST, VAL, Paths
 from fer3d.data import labels as label_set
+from fer3d.evaluation.metrics import paired_difference
 from fer3d.inference.fusion import Fusion, fit_weights, load_fusions
 from fer3d.inference.onnx_export import bulk_classifier
 from fer3d.io import load_npz, save_json
@@ -108,9 +114,21 @@ def evaluate_row(
     takes = [has_mesh if families[m] == "3d" else np.ones_like(has_mesh) for m in members]
     weights = fit_weights([probas[m][val] for m in members], label[val], [t[val] for t in takes])
     fusion = Fusion("row", members, [float(w) for w in weights], [families[m] for m in members], prior)
-    pred = fusion.combine(probas, has_mesh).argmax(1)
-    acc = {key: float((pred[split == s] == label[split == s]).mean()) for key, s in (("val", VAL), ("test", TEST))}
-    return {"members": members, "weights": [round(float(w), 4) for w in weights], **acc}
+    correct = fusion.combine(probas, has_mesh).argmax(1) == label
+    acc = {key: float(correct[split == s].mean()) for key, s in (("val", VAL), ("test", TEST))}
+    return {"members": members, "weights": [round(float(w), 4) for w in weights], **acc}, correct
+
+
+def compared(correct: np.ndarray, baseline: np.ndarray, split: np.ndarray) -> dict:
+    """A row against the one it would replace, split by split: paired_difference on the same images."""
+    return {
+        key: paired_difference(correct[split == s], baseline[split == s]) for key, s in (("val", VAL), ("test", TEST))
+    }
+
+
+def difference_text(d: dict) -> str:
+    low, high = d["interval_95"]
+    return f"{100 * d['difference']:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
 
 
 def mean_member(name: str, members: list[str], probas: dict, families: dict) -> tuple[np.ndarray, str, str]:
@@ -136,6 +154,7 @@ def main() -> None:
     ap.add_argument("--landmarks", help="landmarks.npz the 3D --model files are scored on (default: the run's)")
     ap.add_argument("--mean", action="append", default=[], help="NAME=m1,m2,... an equal-weight mean of members")
     ap.add_argument("--row", action="append", default=[], help="NAME=m1,m2,... a member set to fit and score")
+    ap.add_argument("--against", help="with --row: a row (of the run's or of --row) every other row is compared with")
     ap.add_argument("--json", help="also write the rows here")
     args = ap.parse_args()
     paths = Paths(args.run)
@@ -151,24 +170,44 @@ def main() -> None:
     for name, members in means.items():
         probas[name], families[name], architecture[name] = mean_member(name, members, probas, families)
     table = {name: f.members for name, f in fusions.items()}
+    against: dict[str, str] = {}  # row -> the row it is compared with
     if args.row or means:
         table = {name: [name] for name in means}
         table.update({name: value.split(",") for name, value in parse_named(args.row, "--row").items()})
+        if args.against:
+            if args.against not in table:
+                if args.against not in fusions:
+                    sys.exit(f"--against {args.against}: not a --row nor one of the run's rows ({sorted(fusions)})")
+                table[args.against] = fusions[args.against].members
+            against = {name: args.against for name in table if name != args.against}
     else:  # each model file in place of its architecture in the widest row (`fusion`, by default)
+        if args.against:
+            sys.exit("--against compares --row sets; without --row each swapped row is compared with the run's own")
         widest = max(fusions.values(), key=lambda f: len(f.members))
         for name in parse_named(args.model, "--model"):
             swapped = [name if architecture[name] == m else m for m in widest.members]
             table[f"{widest.name}, {name} for {architecture[name]}"] = swapped
+            against[f"{widest.name}, {name} for {architecture[name]}"] = widest.name
     unknown = sorted({m for members in table.values() for m in members} - set(probas))
     if unknown:
         sys.exit(f"--row names {unknown}: not in {paths.probabilities} nor given with --model ({sorted(probas)})")
     prior = next(iter(fusions.values())).prior  # every model file of a run keeps the same one
-    results = {
-        name: evaluate_row(members, probas, families, prior, label, split, has_mesh) for name, members in table.items()
-    }
+    results, correct = {}, {}
+    for name, members in table.items():
+        results[name], correct[name] = evaluate_row(members, probas, families, prior, label, split, has_mesh)
+    for name, baseline in against.items():
+        results[name]["against"] = {"row": baseline, **compared(correct[name], correct[baseline], split)}
     print("| row | PublicTest | PrivateTest | weights |\n|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {100 * r['val']:.2f}% | {100 * r['test']:.2f}% | {weights_text(r)} |")
+    if against:
+        print(
+            "\nAgainst the row each replaces, same images, points with a 95% paired bootstrap interval:\n\n"
+            "| row | against | PublicTest | PrivateTest |\n|---|---|---|---|"
+        )
+        for name, baseline in against.items():
+            d = results[name]["against"]
+            print(f"| {name} | {baseline} | {difference_text(d['val'])} | {difference_text(d['test'])} |")
     if args.json:
         save_json(args.json, results)
 

@@ -25,6 +25,7 @@ TRAIN_KEYS = (
     "workers",
     "optimizer",
     "momentum",
+    "fused_optimizer",
     "tta_flip",
     "mlflow_experiment",
     "soft_labels",
@@ -240,7 +241,7 @@ def check_training_config(cfg: dict[str, Any]) -> None:
             f"params.yaml: tta_shift for {where} must be a whole number of pixels in [0, {MAX_TTA_SHIFT}] "
             f"(0: the flip only), found {shift_px!r}"
         )
-    for key in ("tta_flip", "soft_labels"):
+    for key in ("tta_flip", "soft_labels", "fused_optimizer"):
         if not isinstance(cfg.get(key, False), bool):
             raise ParamError(f"params.yaml: {key} for {where} must be true or false, found {cfg[key]!r}")
     if cfg.get("family") not in ("2d", "3d"):

@@ -89,7 +89,7 @@ def save_trained(paths: Paths, p: dict, name: str, model, feats, cfg: dict, opti
 
 # train.* keys added after the 2026-11-24 run, left out of a model file while off, so that a file
 # made without them is byte for byte the one the code before them made
-OFF_WHEN_ZERO = ("ema", "mixup", "cutmix", "tta_shift")
+OFF_WHEN_ZERO = ("ema", "mixup", "cutmix", "tta_shift", "fused_optimizer")
 
 
 # how the run was carried out, not what was trained: metrics/train/<name>.json records them. The
@@ -121,7 +121,8 @@ def model_settings(p: dict, name: str) -> tuple[dict, dict]:
             f"params.yaml: cutmix for models.{name} must be 0: CutMix pastes image boxes, and {name} "
             f"takes {spec.input}, found {cfg['cutmix']!r} (mixup works on any input)"
         )
-    training_keys = set(params.GLOBAL_TRAINING_KEYS) | set(params.get(p, "train", dict))
+    # every training knob, also one the train section leaves to its default and a model sets
+    training_keys = {*params.GLOBAL_TRAINING_KEYS, *params.TRAIN_KEYS}
     return cfg, {k: v for k, v in cfg.items() if k not in training_keys | NOT_MODEL_OPTIONS}
 
 

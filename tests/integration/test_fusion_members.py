@@ -80,6 +80,30 @@ def test_default_rows_add_the_fusion_with_each_model_in_place(tiny_repo, tmp_pat
     swapped = rows["fusion, vgg_again for vgg"]
     assert swapped["members"] == ["vgg_again" if m == "vgg" else m for m in fusion.members]
     assert swapped["weights"] == pytest.approx(rows["fusion"]["weights"], abs=1e-3)
+    # compared with the row it replaces on the same images: the same file scored again agrees with
+    # the stored one on (nearly) every face, so the paired difference and its interval sit at zero
+    against = swapped["against"]
+    assert against["row"] == "fusion" and "against" not in rows["fusion"]
+    for key in ("val", "test"):
+        d = against[key]
+        assert d["difference"] == pytest.approx(swapped[key] - rows["fusion"][key], abs=1e-5)
+        assert d["only_a_right"] + d["only_b_right"] <= 2 and d["interval_95"][0] <= 0 <= d["interval_95"][1]
+    assert "| fusion, vgg_again for vgg | fusion | " in result.stdout
+
+
+def test_rows_compared_with_a_chosen_row(tiny_repo, tmp_path):
+    result, rows = fusion_members(
+        tiny_repo, tmp_path, "--row", "two=resnet,landmark_mlp", "--row", "alone=resnet", "--against", "fusion"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list(rows) == ["two", "alone", "fusion"] and "against" not in rows["fusion"]
+    for name in ("two", "alone"):
+        d = rows[name]["against"]["val"]
+        assert d["difference"] == pytest.approx(rows[name]["val"] - rows["fusion"]["val"], abs=1e-5)
+        assert d["interval_95"][0] <= d["difference"] <= d["interval_95"][1]
+        assert d["images"] == int((np.load(tiny_repo / "data" / "fer2013.npz")["split"] == VAL).sum())
+    bad, _ = fusion_members(tiny_repo, tmp_path, "--row", "alone=resnet", "--against", "nope")
+    assert bad.returncode != 0 and "--against nope: not a --row nor one of the run's rows" in bad.stderr
 
 
 def test_an_unknown_member_is_named(tiny_repo, tmp_path):

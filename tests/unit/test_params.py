@@ -178,3 +178,21 @@ def test_a_model_file_records_the_regularisers_only_when_they_are_on():
     p["models"]["cnn"]["cutmix"] = 1.0
     on, _ = model_settings(p, "cnn")
     assert recipe(on)["ema"] == 0.999 and recipe(on)["cutmix"] == 1.0 and "mixup" not in recipe(on)
+
+
+def test_a_model_may_ask_for_a_fused_optimizer_that_the_train_section_leaves_out():
+    from stages.train import model_settings, recipe
+
+    p = real_params()
+    p["train"].pop("fused_optimizer", None)
+    p["models"]["landmark_mlp"]["fused_optimizer"] = True
+    cfg, options = model_settings(p, "landmark_mlp")
+    # a training knob, not an option of the net; recorded in the model file only while on
+    assert cfg["fused_optimizer"] is True and "fused_optimizer" not in options
+    assert recipe(cfg)["fused_optimizer"] is True
+    assert "fused_optimizer" not in recipe(model_settings(p, "cnn")[0])
+    p["models"]["landmark_mlp"]["fused_optimizer"] = "yes"
+    with pytest.raises(
+        ParamError, match=re.escape("fused_optimizer for models.landmark_mlp must be true or false, found 'yes'")
+    ):
+        model_settings(p, "landmark_mlp")
