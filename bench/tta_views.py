@@ -131,7 +131,7 @@ def main() -> None:
     for set_name in set_names:
         probas = {**stored, **{m: averaged(per_view[m], keep_of(set_name, m)) for m in image_models}}
         for row, fusion in fusions.items():
-            r = fusion_members.evaluate_row(fusion.members, probas, families, prior, label, split, has_mesh)
+            r, _ = fusion_members.evaluate_row(fusion.members, probas, families, prior, label, split, has_mesh)
             results["fusion"].setdefault(row, {})[set_name] = r
             weights = fusion_members.weights_text(r)
             print(f"| {row} | {set_name} | {100 * r['val']:.2f}% | {100 * r['test']:.2f}% | {weights} |")
