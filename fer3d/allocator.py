@@ -5,7 +5,7 @@ unmaps them on free, and returns the heap's free top to the kernel past its trim
 step of a training loop page-faults its megabyte activations in again (165 million minor faults
 in the 107-minute `dvc repro` of 2026-12-05). With both thresholds raised, the freed blocks are
 reused. Only where tensors live changes, not what is computed, so every output stays bit for bit
-(README, "What we tried": glibc's allocator thresholds).
+(docs/experiments.md, "What we tried": glibc's allocator thresholds).
 """
 
 from __future__ import annotations

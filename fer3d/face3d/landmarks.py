@@ -5,7 +5,7 @@ FaceMesh's detector misses many tight 48x48 crops; a border around the crop fixe
 found on a padded/upscaled image are mapped back to the 48x48 frame, in pixels (x right, y down,
 z depth on the x scale, smaller = nearer the camera). With `mirror_average`, FaceMesh also reads the
 mirrored crop, and its points, mirrored back, are averaged with the plain ones: on 48x48 crops the two
-readings disagree by ~1.2 px a point, and the average is steadier (README, "What we tried").
+readings disagree by ~1.2 px a point, and the average is steadier (docs/experiments.md, "What we tried").
 """
 
 from __future__ import annotations
