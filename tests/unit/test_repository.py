@@ -1,6 +1,8 @@
 """The repository itself: no FER2013 data or anything made from it in git, no secrets in the
-committed DVC config, and every stage script listed as a dependency of its stage."""
+committed DVC config, every stage script listed as a dependency of its stage, and every link between
+README.md and docs/ landing on a file and heading that exist."""
 
+import re
 import subprocess
 
 import yaml
@@ -36,3 +38,45 @@ def test_every_stage_depends_on_its_script():
         body = stage.get("do", stage)
         script = body["cmd"].split()[2].replace(".", "/") + ".py"  # python -m stages.x ...
         assert script in body["deps"], f"{name}: {script} missing from deps"
+
+
+def _outside_code_blocks(text: str):
+    inside = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("```"):
+            inside = not inside
+        elif not inside:
+            yield number, line
+
+
+def _heading_anchors(text: str) -> set[str]:
+    """GitHub's heading ids: lower case, punctuation dropped, spaces to hyphens, -1, -2 for repeats."""
+    anchors, seen = set(), {}
+    for _, line in _outside_code_blocks(text):
+        heading = re.match(r"#+\s+(.*)", line)
+        if heading:
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+            anchors.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+            seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+def test_links_between_readme_and_docs_resolve():
+    # README's results point into docs/experiments.md and back; a renamed heading must not strand them
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    anchors = {page.resolve(): _heading_anchors(page.read_text()) for page in pages}
+    broken, checked = [], 0
+    for page in pages:
+        for number, line in _outside_code_blocks(page.read_text()):
+            for target in re.findall(r"\]\(([^)\s]+)\)", line):
+                if target.startswith(("http://", "https://", "mailto:")):
+                    continue
+                path, _, anchor = target.partition("#")
+                linked = (page.parent / path).resolve() if path else page.resolve()
+                checked += 1
+                if not linked.exists():
+                    broken.append(f"{page.name}:{number}: no file {path}")
+                elif anchor and linked.suffix == ".md" and anchor not in anchors[linked]:
+                    broken.append(f"{page.name}:{number}: no heading #{anchor} in {linked.name}")
+    assert checked > 20  # README and the experiment log link to each other throughout
+    assert broken == []
