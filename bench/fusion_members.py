@@ -185,9 +185,9 @@ def main() -> None:
             sys.exit("--against compares --row sets; without --row each swapped row is compared with the run's own")
         widest = max(fusions.values(), key=lambda f: len(f.members))
         for name in parse_named(args.model, "--model"):
-            swapped = [name if architecture[name] == m else m for m in widest.members]
-            table[f"{widest.name}, {name} for {architecture[name]}"] = swapped
-            against[f"{widest.name}, {name} for {architecture[name]}"] = widest.name
+            row = f"{widest.name}, {name} for {architecture[name]}"
+            table[row] = [name if architecture[name] == m else m for m in widest.members]
+            against[row] = widest.name
     unknown = sorted({m for members in table.values() for m in members} - set(probas))
     if unknown:
         sys.exit(f"--row names {unknown}: not in {paths.probabilities} nor given with --model ({sorted(probas)})")
