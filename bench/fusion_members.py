@@ -163,6 +163,8 @@ def main() -> None:
     architecture = {m: m for m in probas}
     landmarks_file = args.landmarks or str(paths.landmarks)
     for name, path in parse_named(args.model, "--model").items():
+        if name in probas:  # it would stand in for the run's own member in every row, the baseline too
+            sys.exit(f"--model {name}={path}: {name!r} names one of the run's models; call the trial another name")
         probas[name], families[name], architecture[name] = score_file(path, landmarks_file, fer["images"][rows], rows)
         if probas[name].shape[1] != len(labels.classes):
             sys.exit(f"{path}: {probas[name].shape[1]} classes, the run's label set has {len(labels.classes)}")

@@ -112,6 +112,14 @@ def test_an_unknown_member_is_named(tiny_repo, tmp_path):
     assert "cnn28" in result.stderr and "--model" in result.stderr
 
 
+def test_a_model_file_named_like_a_run_member_is_refused(tiny_repo, tmp_path):
+    # under the member's own name the trial would replace it in the baseline rows too: every
+    # swapped row would be compared with itself (+0.00) and the run's rows would not be the run's
+    result, rows = fusion_members(tiny_repo, tmp_path, "--model", "resnet=models/resnet.pt")
+    assert result.returncode != 0 and not rows
+    assert "--model resnet=models/resnet.pt" in result.stderr and "another name" in result.stderr
+
+
 def test_an_equal_weight_mean_is_a_member_and_a_row(tiny_repo, tmp_path):
     result, rows = fusion_members(
         tiny_repo,
