@@ -64,10 +64,11 @@ def _heading_anchors(text: str) -> set[str]:
 def test_links_between_readme_and_docs_resolve():
     # README's results point into docs/experiments.md and back; a renamed heading must not strand them
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-    anchors = {page.resolve(): _heading_anchors(page.read_text()) for page in pages}
+    texts = {page.resolve(): page.read_text() for page in pages}
+    anchors = {page: _heading_anchors(text) for page, text in texts.items()}
     broken, checked = [], 0
     for page in pages:
-        for number, line in _outside_code_blocks(page.read_text()):
+        for number, line in _outside_code_blocks(texts[page.resolve()]):
             for target in re.findall(r"\]\(([^)\s]+)\)", line):
                 if target.startswith(("http://", "https://", "mailto:")):
                     continue
