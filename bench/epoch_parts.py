@@ -1,9 +1,15 @@
 """Where one training epoch's seconds go, for models of params.yaml on the project's data: the
 augmentation of an epoch's batches, the training steps (forward, backward, AdamW, in the model's
 `train.precision`) and the validation pass (flip-averaged, in the model's scoring precision, as
-every validated epoch runs it), each timed alone with the training loop's own functions.
+every validated epoch runs it), each timed alone with the training loop's own functions, and what
+they make of the model's whole schedule here: its epochs' augmentation and steps plus the passes
+`train.validate_last` / `validate_every` ask for (an upper bound where `patience` stops it sooner).
 
-    python bench/epoch_parts.py [--models resnet,cnn] [--steps 20] [--threads 2] [--json out.json]
+    python bench/epoch_parts.py [--models resnet,cnn | --models all] [--steps 20] [--threads 2] [--json out.json]
+
+`--models all` times every model of params.yaml and sums their schedules: the training minutes of
+a default `dvc repro` on this machine, before committing hours to it (on a CPU without AMX the
+image nets train in fp32, several times slower than the README's AMX figures).
 
 Run in a project whose data stages have run (data/*.npz); the weights are fresh, so only the
 seconds mean anything. Steps are timed over --steps batches after 3 warm-up steps and scaled to
@@ -26,10 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fer3d import params
 from fer3d.allocator import keep_freed_memory
 from fer3d.config import Paths
+from fer3d.device import cpu_has_amx
 from fer3d.io import save_json
 from fer3d.models import MODELS, build_model
 from fer3d.training import features
-from fer3d.training.loop import Run, seed_everything, train_step, validate
+from fer3d.training.loop import Run, seed_everything, train_step, validate, validation_due
 from stages.train import model_settings
 
 
@@ -64,6 +71,8 @@ def epoch_parts(name: str, steps: int) -> dict:
     start = time.perf_counter()
     validate(run)
     validate_s = time.perf_counter() - start
+    epochs = int(cfg["epochs"])
+    validated = sum(validation_due(epoch, cfg) for epoch in range(1, epochs + 1))
     return {
         "model": name,
         "precision": run.precision,
@@ -71,31 +80,52 @@ def epoch_parts(name: str, steps: int) -> dict:
         "augment_s": augment_s,
         "steps_s": steps_s,
         "validate_s": validate_s,
+        "epochs": epochs,
+        "validated_epochs": validated,
+        "schedule_minutes": (epochs * (augment_s + steps_s) + validated * validate_s) / 60,
     }
+
+
+def model_names(p: dict, listed: str) -> list[str]:
+    """`all`: every model of params.yaml, else the comma-separated names, each checked."""
+    known = list(params.get(p, "models", dict))
+    names = known if listed.strip() == "all" else [n.strip() for n in listed.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        sys.exit(f"--models: expected 'all' or names from params.yaml's models ({', '.join(known)}), got {listed!r}")
+    return names
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="resnet", help="comma-separated names from params.yaml's models")
+    ap.add_argument("--models", default="resnet", help="comma-separated names from params.yaml's models, or all")
     ap.add_argument("--steps", type=int, default=20, help="training steps to time (after 3 warm-up steps)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the figures (seconds unrounded) here")
     args = ap.parse_args()
     if args.steps < 1:
         sys.exit(f"--steps must be >= 1, got {args.steps}")
+    names = model_names(params.load(), args.models)
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     results = []
-    print("| model | precision | batches | augment s | steps s | validation s | validation share |")
-    print("|---|---|---|---|---|---|---|")
-    for name in args.models.split(","):
-        r = epoch_parts(name.strip(), args.steps)
+    print(f"{args.threads} threads{' (CPU has AMX)' if cpu_has_amx() else ''}; seconds of one epoch, then the schedule")
+    print(
+        "| model | precision | batches | augment s | steps s | validation s | validation share "
+        "| epochs (validated) | schedule min |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in names:
+        r = epoch_parts(name, args.steps)
         results.append(r)
         total = r["augment_s"] + r["steps_s"] + r["validate_s"]
         print(
             f"| {r['model']} | {r['precision']} | {r['batches']} | {r['augment_s']:.1f} | {r['steps_s']:.1f} | "
-            f"{r['validate_s']:.1f} | {r['validate_s'] / total:.0%} |"
+            f"{r['validate_s']:.1f} | {r['validate_s'] / total:.0%} | {r['epochs']} ({r['validated_epochs']}) | "
+            f"{r['schedule_minutes']:.1f} |"
         )
+    if len(results) > 1:
+        print(f"| all {len(results)} | | | | | | | | {sum(r['schedule_minutes'] for r in results):.1f} |")
     if args.json:
         save_json(Path(args.json), results)
 

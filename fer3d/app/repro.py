@@ -88,6 +88,25 @@ def oversubscription_warning(jobs: int, training_threads: int | None, cores_here
     )
 
 
+def fp32_notice(precision: str | None, device: str, stage_names: Iterable[str]) -> str | None:
+    """A note before image nets train in fp32 only because this CPU lacks AMX (`train.precision: auto`):
+    the README's minutes come from AMX Xeons, and a CPU without them takes several times as long."""
+    if precision != "auto" or not any(name.startswith("train_2d") for name in stage_names):
+        return None
+    from fer3d.device import resolve_device, resolve_precision  # torch: only when there is a 2D training
+
+    try:
+        if resolve_precision("auto", resolve_device(device)) != "fp32":
+            return None
+    except ValueError:  # a bad device param: the stage itself says what is wrong with it
+        return None
+    return (
+        "note: this CPU has no AMX tiles, so train.precision auto trains the image models in fp32, several "
+        "times slower than on the AMX Xeons the README's minutes come from. `python bench/epoch_parts.py "
+        "--models all` projects each model's minutes here in a few minutes (README: How long make repro takes)."
+    )
+
+
 def pipeline_stages(root: Path, targets: Iterable[str] = ()) -> dict[str, Stage]:
     """The pipeline's stages (those with a command) from DVC's own graph, in dvc.yaml's order; with
     `targets`, only those (a name, or a foreach/matrix group such as train_2d) and what they need."""

@@ -1,5 +1,6 @@
 """bench/epoch_parts.py on the tiny pipeline's project: one row per named model, with the epoch's
-real batch count and precision and positive seconds for each part; a bad --steps is refused."""
+real batch count and precision, positive seconds for each part and the schedule they add up to; a
+bad --steps or an unknown model is refused."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_rows_have_the_epochs_batches_precision_and_seconds(tiny_repo, tmp_path)
     rows = {r["model"]: r for r in json.loads(out.read_text())}
     assert list(rows) == ["cnn", "landmark_mlp"]
     printed = [line.split("|")[1].strip() for line in result.stdout.splitlines() if line.startswith("| ")]
-    assert printed == ["model", "cnn", "landmark_mlp"]
+    assert printed == ["model", "cnn", "landmark_mlp", "all 2"]
 
     split = np.load(tiny_repo / "data" / "fer2013.npz")["split"]
     cnn, mlp = rows["cnn"], rows["landmark_mlp"]
@@ -52,9 +53,24 @@ def test_rows_have_the_epochs_batches_precision_and_seconds(tiny_repo, tmp_path)
     assert 0 < mlp["batches"] <= cnn["batches"]  # only the training faces FaceMesh found
     for r in rows.values():
         assert r["augment_s"] > 0 and r["steps_s"] > 0 and r["validate_s"] > 0, r
+        # the tiny pipeline's schedule: 1 epoch, validated (the last epoch always is)
+        assert (r["epochs"], r["validated_epochs"]) == (1, 1), r
+        parts = r["augment_s"] + r["steps_s"] + r["validate_s"]
+        assert r["schedule_minutes"] == pytest.approx(parts / 60), r
+    total = [line for line in result.stdout.splitlines() if line.startswith("| all 2 ")]
+    assert len(total) == 1 and float(total[0].split("|")[-2]) == pytest.approx(
+        sum(r["schedule_minutes"] for r in rows.values()), abs=0.051
+    )
 
 
 def test_bad_steps_are_refused():
     result = epoch_parts(PROJECT, "--steps", "0")
     assert result.returncode != 0
     assert "--steps must be >= 1, got 0" in result.stderr
+
+
+def test_unknown_models_are_refused_naming_the_known_ones():
+    result = epoch_parts(PROJECT, "--models", "resnet,resnet50")
+    assert result.returncode != 0
+    assert "--models: expected 'all' or names from params.yaml's models" in result.stderr
+    assert "landmark_mlp" in result.stderr and "'resnet,resnet50'" in result.stderr

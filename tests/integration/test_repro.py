@@ -192,6 +192,34 @@ def test_oversubscribed_trainings_are_warned_about():
     assert "use --jobs 2" in repro.oversubscription_warning(3, 4, 8)
 
 
+def test_fp32_image_training_on_a_cpu_without_amx_is_noted(monkeypatch, tmp_path, capsys):
+    import fer3d.device
+
+    monkeypatch.setattr(fer3d.device.torch.cuda, "is_available", lambda: False)
+    stages = ["download", "train_2d@resnet", "evaluate"]
+    monkeypatch.setattr(fer3d.device, "cpu_has_amx", lambda: False)
+    notice = repro.fp32_notice("auto", "auto", stages)
+    assert "no AMX tiles" in notice and "fp32" in notice and "bench/epoch_parts.py --models all" in notice
+    assert repro.fp32_notice("auto", "cpu", stages) == notice
+    assert repro.fp32_notice("fp32", "auto", stages) is None  # asked for: nothing to point out
+    assert repro.fp32_notice(None, "auto", stages) is None  # no train.precision: not this project's params
+    assert repro.fp32_notice("auto", "auto", ["train_3d@landmark_mlp", "evaluate"]) is None  # no image net
+    assert repro.fp32_notice("auto", "cuda", stages) is None  # the stage says CUDA is missing
+    monkeypatch.setattr(fer3d.device, "cpu_has_amx", lambda: True)
+    assert repro.fp32_notice("auto", "auto", stages) is None  # auto is bf16 there
+
+    # `fer3d repro` says it before anything runs, from the project's params.yaml
+    project = make_project(tmp_path, {"train_2d": stage("m.txt", 0.1), "other": stage("o.txt", 0.1)})
+    (project / "params.yaml").write_text("device: auto\ntrain: {threads: 1, precision: auto}\n")
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("FER3D_ROOT", raising=False)
+    monkeypatch.setattr(fer3d.device, "cpu_has_amx", lambda: False)
+    assert cli_main(["repro", "train_2d"]) == 0
+    assert "note: this CPU has no AMX tiles" in capsys.readouterr().err
+    assert cli_main(["repro", "other"]) == 0  # no 2D training among the stages asked for
+    assert "AMX" not in capsys.readouterr().err
+
+
 def test_command_line(diamond, tmp_path_factory, capsys, monkeypatch):
     monkeypatch.chdir(diamond)
     monkeypatch.delenv("FER3D_ROOT", raising=False)
