@@ -5,16 +5,19 @@ every validated epoch runs it), each timed alone with the training loop's own fu
 they make of the model's whole schedule here: its epochs' augmentation and steps plus the passes
 `train.validate_last` / `validate_every` ask for (an upper bound where `patience` stops it sooner).
 
-    python bench/epoch_parts.py [--models resnet,cnn | --models all] [--steps 20] [--threads 2] [--json out.json]
+    python bench/epoch_parts.py [--models resnet,cnn | --models all] [--steps 20] [--seconds 20] [--threads 2]
+                                [--json out.json]
 
 `--models all` times every model of params.yaml and sums their schedules: the training minutes of
 a default `dvc repro` on this machine, before committing hours to it (on a CPU without AMX the
 image nets train in fp32, several times slower than the README's AMX figures).
 
 Run in a project whose data stages have run (data/*.npz); the weights are fresh, so only the
-seconds mean anything. Steps are timed over --steps batches after 3 warm-up steps and scaled to
-the epoch's batch count. The process keeps freed memory as a stage's does (fer3d.allocator;
-FER3D_MALLOC_TUNING=0 measures glibc's defaults). Issue 13 ("find where the minutes go") measured
+seconds mean anything. Steps are timed over at least --steps batches and --seconds seconds, up to
+the epoch's batches, after 3 warm-up steps, and scaled to the epoch's batch count: a shared VM's step
+time wanders from minute to minute (2026-12-06, resnet in fp32: 20- and 60-step means 10-20% above
+its real epochs' steps, a whole epoch's 224 within 1%). The process keeps freed memory as a stage's
+does (fer3d.allocator; FER3D_MALLOC_TUNING=0 measures glibc's defaults). Issue 13 ("find where the minutes go") measured
 resnet with it: 1.4 s of augmentation, 33.3 s of bf16 steps and 8.0 s of validation (then fp32) an
 epoch.
 """
@@ -40,7 +43,7 @@ from fer3d.training.loop import Run, seed_everything, train_step, validate, vali
 from stages.train import model_settings
 
 
-def epoch_parts(name: str, steps: int) -> dict:
+def epoch_parts(name: str, steps: int, min_seconds: float = 0.0) -> dict:
     p = params.load()
     cfg, options = model_settings(p, name)
     spec = MODELS[name]
@@ -63,10 +66,11 @@ def epoch_parts(name: str, steps: int) -> dict:
 
     for i in range(3):
         step(i)
-    start = time.perf_counter()
-    for i in range(steps):
-        step(i)
-    steps_s = (time.perf_counter() - start) / steps * run.steps_per_epoch
+    start, timed = time.perf_counter(), 0
+    while timed < steps or (timed < run.steps_per_epoch and time.perf_counter() - start < min_seconds):
+        step(timed)
+        timed += 1
+    steps_s = (time.perf_counter() - start) / timed * run.steps_per_epoch
 
     start = time.perf_counter()
     validate(run)
@@ -79,6 +83,7 @@ def epoch_parts(name: str, steps: int) -> dict:
         "batches": run.steps_per_epoch,
         "augment_s": augment_s,
         "steps_s": steps_s,
+        "timed_steps": timed,
         "validate_s": validate_s,
         "epochs": epochs,
         "validated_epochs": validated,
@@ -99,12 +104,17 @@ def model_names(p: dict, listed: str) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="resnet", help="comma-separated names from params.yaml's models, or all")
-    ap.add_argument("--steps", type=int, default=20, help="training steps to time (after 3 warm-up steps)")
+    ap.add_argument("--steps", type=int, default=20, help="training steps to time at least (after 3 warm-up steps)")
+    ap.add_argument(
+        "--seconds", type=float, default=20.0, help="time steps for at least this long, up to an epoch's batches"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the figures (seconds unrounded) here")
     args = ap.parse_args()
     if args.steps < 1:
         sys.exit(f"--steps must be >= 1, got {args.steps}")
+    if args.seconds < 0:
+        sys.exit(f"--seconds must be >= 0, got {args.seconds}")
     names = model_names(params.load(), args.models)
     keep_freed_memory()
     torch.set_num_threads(args.threads)
@@ -116,7 +126,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
-        r = epoch_parts(name, args.steps)
+        r = epoch_parts(name, args.steps, args.seconds)
         results.append(r)
         total = r["augment_s"] + r["steps_s"] + r["validate_s"]
         print(

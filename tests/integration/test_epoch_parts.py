@@ -53,6 +53,7 @@ def test_rows_have_the_epochs_batches_precision_and_seconds(tiny_repo, tmp_path)
     assert 0 < mlp["batches"] <= cnn["batches"]  # only the training faces FaceMesh found
     for r in rows.values():
         assert r["augment_s"] > 0 and r["steps_s"] > 0 and r["validate_s"] > 0, r
+        assert r["timed_steps"] == r["batches"], r  # --seconds (20) outlasts the tiny epoch: all of it timed
         # the tiny pipeline's schedule: 1 epoch, validated (the last epoch always is)
         assert (r["epochs"], r["validated_epochs"]) == (1, 1), r
         parts = r["augment_s"] + r["steps_s"] + r["validate_s"]
@@ -67,6 +68,9 @@ def test_bad_steps_are_refused():
     result = epoch_parts(PROJECT, "--steps", "0")
     assert result.returncode != 0
     assert "--steps must be >= 1, got 0" in result.stderr
+    result = epoch_parts(PROJECT, "--seconds", "-1")
+    assert result.returncode != 0
+    assert "--seconds must be >= 0, got -1.0" in result.stderr
 
 
 def test_unknown_models_are_refused_naming_the_known_ones():
