@@ -43,8 +43,7 @@ from fer3d.training.loop import Run, seed_everything, train_step, validate, vali
 from stages.train import model_settings
 
 
-def epoch_parts(name: str, steps: int, min_seconds: float = 0.0) -> dict:
-    p = params.load()
+def epoch_parts(p: dict, name: str, steps: int, min_seconds: float = 0.0) -> dict:
     cfg, options = model_settings(p, name)
     spec = MODELS[name]
     labels_name = str(params.get(p, "data.labels", str))
@@ -115,7 +114,8 @@ def main() -> None:
         sys.exit(f"--steps must be >= 1, got {args.steps}")
     if args.seconds < 0:
         sys.exit(f"--seconds must be >= 0, got {args.seconds}")
-    names = model_names(params.load(), args.models)
+    p = params.load()
+    names = model_names(p, args.models)
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     results = []
@@ -126,7 +126,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
-        r = epoch_parts(name, args.steps, args.seconds)
+        r = epoch_parts(p, name, args.steps, args.seconds)
         results.append(r)
         total = r["augment_s"] + r["steps_s"] + r["validate_s"]
         print(

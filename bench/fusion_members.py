@@ -131,12 +131,11 @@ def difference_text(d: dict) -> str:
     return f"{100 * d['difference']:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
 
 
-def new_member(name: str, given: str, probas: dict) -> str:
-    """`name`, refused where it is taken: a trial under a member's own name would stand in for that
-    member in every row, the baselines too, and each swapped row would be compared with itself."""
+def refuse_taken_name(name: str, given: str, probas: dict) -> None:
+    """Exit where `name` is taken: a trial under a member's own name would stand in for that member
+    in every row, the baselines too, and each swapped row would be compared with itself."""
     if name in probas:
         sys.exit(f"{given}: {name!r} names one of the run's models or another member; call it another name")
-    return name
 
 
 def mean_member(name: str, members: list[str], probas: dict, families: dict) -> tuple[np.ndarray, str, str]:
@@ -172,13 +171,13 @@ def main() -> None:
     landmarks_file = args.landmarks or str(paths.landmarks)
     trials = parse_named(args.model, "--model")
     for name, path in trials.items():
-        new_member(name, f"--model {name}={path}", probas)
+        refuse_taken_name(name, f"--model {name}={path}", probas)
         probas[name], families[name], architecture[name] = score_file(path, landmarks_file, fer["images"][rows], rows)
         if probas[name].shape[1] != len(labels.classes):
             sys.exit(f"{path}: {probas[name].shape[1]} classes, the run's label set has {len(labels.classes)}")
     means = {name: value.split(",") for name, value in parse_named(args.mean, "--mean").items()}
     for name, members in means.items():
-        new_member(name, f"--mean {name}", probas)
+        refuse_taken_name(name, f"--mean {name}", probas)
         probas[name], families[name], architecture[name] = mean_member(name, members, probas, families)
     table = {name: f.members for name, f in fusions.items()}
     against: dict[str, str] = {}  # row -> the row it is compared with

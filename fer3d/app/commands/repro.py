@@ -43,11 +43,9 @@ def cmd_repro(args) -> int:
     if warning:
         print(warning, file=sys.stderr)
     stages = repro.pipeline_stages(root, args.targets)
-    if "train" in p:
-        precision = params.get(p, "train.precision", str) if "precision" in p["train"] else None
-        notice = repro.fp32_notice(precision, str(p.get("device", "auto")), stages)
-        if notice:
-            print(notice, file=sys.stderr)
+    notice = repro.fp32_notice((p.get("train") or {}).get("precision"), str(p.get("device", "auto")), stages)
+    if notice:
+        print(notice, file=sys.stderr)
     print(f"fer3d repro: {len(stages)} stage(s), up to {jobs} at a time")
     outcome = repro.run(root, stages, jobs, force=args.force)
     for line in repro.summary(outcome):
