@@ -201,37 +201,59 @@ def run(
     a failure starts nothing new, lets the running stages finish, and leaves its downstream not run."""
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, found {jobs}")
-    out = out or sys.stdout
-    log_dir = root / LOG_DIR
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env, width = stage_env(jobs), max((len(n) for n in stages), default=0)
-    finished: queue.Queue[StageRun] = queue.Queue()
-    printing = threading.Lock()
-    outcome, running, followers = Outcome(), {}, []
-    done: set[str] = set()
-    start = time.perf_counter()
+    return Scheduler(root, stages, jobs, force, out or sys.stdout).run()
 
-    def follow(r: StageRun) -> None:
+
+class Scheduler:
+    """One `fer3d repro`: the stages started so far, each followed by a thread that copies its output
+    (prefixed with the stage's name) to `out` and its log, and tells the main loop when it ends."""
+
+    def __init__(self, root: Path, stages: dict[str, Stage], jobs: int, force: bool, out: TextIO):
+        self.root, self.stages, self.jobs, self.force, self.out = root, stages, jobs, force, out
+        self.log_dir = root / LOG_DIR
+        self.env, self.width = stage_env(jobs), max((len(n) for n in stages), default=0)
+        self.finished: queue.Queue[StageRun] = queue.Queue()
+        self.printing = threading.Lock()
+        self.outcome = Outcome()
+        self.running: dict[str, StageRun] = {}
+        self.followers: list[threading.Thread] = []
+        self.done: set[str] = set()
+
+    def run(self) -> Outcome:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
         try:
-            with r.log.open("w", encoding="utf-8") as log:
-                for line in r.process.stdout:
-                    log.write(line)
-                    log.flush()
-                    r.skipped = r.skipped or any(mark in line for mark in SKIPPED_MARKS)
-                    with printing:
-                        out.write(f"{r.stage.name:<{width}} | {line}")
-                        out.flush()
-        finally:  # whatever happened to the output, the scheduler hears that the stage ended
-            r.returncode = r.process.wait()
-            r.seconds = time.perf_counter() - r.started
-            finished.put(r)
+            while True:
+                if not self.outcome.failed:
+                    self.launch_ready()
+                if not self.running:
+                    break
+                r = self.finished.get()
+                del self.running[r.stage.name]
+                if r.returncode == 0:
+                    self.done.add(r.stage.name)
+        except KeyboardInterrupt:
+            # Ctrl-C reached the stages too (same process group): a training stage keeps its checkpoint.
+            self.outcome.interrupted = True
+            for follower in self.followers:  # each ends once its stage has exited and its output is read
+                follower.join()
+        self.outcome.wall_seconds = time.perf_counter() - start
+        started = {r.stage.name for r in self.outcome.runs}
+        self.outcome.not_run = [n for n in self.stages if n not in started]
+        return self.outcome
 
-    def launch(stage: Stage) -> None:
-        log = log_dir / (stage.name.replace("/", "_").replace(":", "_") + ".log")
+    def launch_ready(self) -> None:
+        for stage in ready_stages(self.stages, self.done, {r.stage.name for r in self.outcome.runs}):
+            if len(self.running) >= self.jobs:
+                return
+            self.launch(stage)
+
+    def launch(self, stage: Stage) -> None:
+        log = self.log_dir / (stage.name.replace("/", "_").replace(":", "_") + ".log")
         process = subprocess.Popen(
-            stage_command(stage.name, force),
-            cwd=root,
-            env=env,
+            stage_command(stage.name, self.force),
+            cwd=self.root,
+            env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -241,33 +263,25 @@ def run(
             bufsize=1,
         )
         r = StageRun(stage, process, time.perf_counter(), log)
-        running[stage.name] = r
-        outcome.runs.append(r)
-        followers.append(threading.Thread(target=follow, args=(r,), daemon=True))
-        followers[-1].start()
+        self.running[stage.name] = r
+        self.outcome.runs.append(r)
+        self.followers.append(threading.Thread(target=self.follow, args=(r,), daemon=True))
+        self.followers[-1].start()
 
-    try:
-        while True:
-            if not outcome.failed:
-                for stage in ready_stages(stages, done, {r.stage.name for r in outcome.runs}):
-                    if len(running) >= jobs:
-                        break
-                    launch(stage)
-            if not running:
-                break
-            r = finished.get()
-            del running[r.stage.name]
-            if r.returncode == 0:
-                done.add(r.stage.name)
-    except KeyboardInterrupt:
-        # Ctrl-C reached the stages too (same process group): a training stage keeps its checkpoint.
-        outcome.interrupted = True
-        for follower in followers:  # each ends once its stage has exited and its output is read
-            follower.join()
-    outcome.wall_seconds = time.perf_counter() - start
-    started = {r.stage.name for r in outcome.runs}
-    outcome.not_run = [n for n in stages if n not in started]
-    return outcome
+    def follow(self, r: StageRun) -> None:
+        try:
+            with r.log.open("w", encoding="utf-8") as log:
+                for line in r.process.stdout:
+                    log.write(line)
+                    log.flush()
+                    r.skipped = r.skipped or any(mark in line for mark in SKIPPED_MARKS)
+                    with self.printing:
+                        self.out.write(f"{r.stage.name:<{self.width}} | {line}")
+                        self.out.flush()
+        finally:  # whatever happened to the output, the scheduler hears that the stage ended
+            r.returncode = r.process.wait()
+            r.seconds = time.perf_counter() - r.started
+            self.finished.put(r)
 
 
 def summary(outcome: Outcome) -> list[str]:
