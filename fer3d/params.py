@@ -176,7 +176,15 @@ def model_config(params: dict, name: str, options: Iterable[str] | None = None) 
 
 
 def check_training_config(cfg: dict[str, Any]) -> None:
+    """A model's merged training settings, each checked for its type and range: a ParamError names
+    the key, the model and what was found."""
     where = f"models.{cfg['name']}"
+    check_numbers(cfg, where)
+    check_options(cfg, where)
+
+
+def check_numbers(cfg: dict[str, Any], where: str) -> None:
+    """The settings every model has (global or its own): lr, epochs, batch size, ..."""
     numbers = {
         "lr": float,
         "weight_decay": float,
@@ -209,6 +217,10 @@ def check_training_config(cfg: dict[str, Any]) -> None:
     for key in ("label_smoothing", "warmup"):
         if not 0 <= cfg[key] < 1:
             raise ParamError(f"params.yaml: {key} for {where} must be in [0, 1), found {cfg[key]!r}")
+
+
+def check_options(cfg: dict[str, Any], where: str) -> None:
+    """The settings with a default (optimizer, ema, validation schedule, precision, ...) and the family."""
     optimizer = cfg.get("optimizer", "adamw")
     if optimizer not in ("adamw", "sgd"):
         raise ParamError(f"params.yaml: optimizer for {where} must be adamw or sgd, found {optimizer!r}")
