@@ -220,7 +220,7 @@ def check_numbers(cfg: dict[str, Any], where: str) -> None:
 
 
 def check_options(cfg: dict[str, Any], where: str) -> None:
-    """The settings with a default (optimizer, ema, validation schedule, precision, ...) and the family."""
+    """The settings with a default (optimizer, ema, validation schedule, precision, ...), the family and the device."""
     optimizer = cfg.get("optimizer", "adamw")
     if optimizer not in ("adamw", "sgd"):
         raise ParamError(f"params.yaml: optimizer for {where} must be adamw or sgd, found {optimizer!r}")
