@@ -1,11 +1,14 @@
 """A landmarks.npz whose training rows take, with probability P (seeded), a shifted reading's points
 instead of the plain ones, where FaceMesh found the face in both: python mix.py READINGS.npz OUT.npz P SEED"""
+
 import sys
+
 import numpy as np
+
 from fer3d.io import load_npz, save_npz
 
 readings, out, prob, seed = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-lm, rr = load_npz("/work/main/data/landmarks.npz"), load_npz(readings)
+lm, rr = load_npz("data/landmarks.npz"), load_npz(readings)
 points, found = lm["landmarks"].copy(), lm["found"]
 rng = np.random.default_rng(seed)
 rows = rr["rows"]

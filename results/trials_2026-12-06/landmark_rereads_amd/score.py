@@ -1,13 +1,21 @@
 """landmark_mlp files on plain and shifted PublicTest/PrivateTest (evaluate_shifts' way: the points
 FaceMesh found on each shifted image, the prior where none): python score.py NAME=PATH ..."""
-import json, sys
+
+import json
+import os
+import sys
+
 import numpy as np
+
 from fer3d.config import TEST, VAL
 from fer3d.inference.classifier import Classifier
 from fer3d.io import load_npz
 
-fer, lm = load_npz("/work/main/data/fer2013.npz"), load_npz("/work/main/data/landmarks.npz")
-sets = {"test": load_npz("/work/main/data/shift_landmarks.npz"), "val": load_npz("/work/trials/lm_blur/shiftval/data/shift_landmarks.npz")}
+fer, lm = load_npz("data/fer2013.npz"), load_npz("data/landmarks.npz")
+sets = {
+    "test": load_npz("data/shift_landmarks.npz"),
+    "val": load_npz(os.environ.get("VAL_SHIFT_LANDMARKS", "shiftval/data/shift_landmarks.npz")),
+}
 out = {}
 for arg in sys.argv[1:]:
     name, path = arg.split("=", 1)
@@ -26,5 +34,13 @@ for arg in sys.argv[1:]:
             acc[str(nm)] = float((q.argmax(1) == y).mean())
         acc["shifted"] = float(np.mean([v for k2, v in acc.items() if k2 != "plain"]))
         out[name][key] = acc
-    print(name, " | ".join(f"{k}: plain {100*a['plain']:.2f} shifted {100*a['shifted']:.2f} blur {100*a['blur:1']:.2f} zoom.85 {100*a['zoom:0.85']:.2f}" for k, a in out[name].items()))
-json.dump(out, open(sys.stdout.fileno(), "w") if False else open("scores_" + "_".join(a.split("=")[0] for a in sys.argv[1:]) + ".json", "w"), indent=1)
+    print(
+        name,
+        " | ".join(
+            f"{k}: plain {100 * a['plain']:.2f} shifted {100 * a['shifted']:.2f} "
+            f"blur {100 * a['blur:1']:.2f} zoom.85 {100 * a['zoom:0.85']:.2f}"
+            for k, a in out[name].items()
+        ),
+    )
+with open("scores_" + "_".join(a.split("=")[0] for a in sys.argv[1:]) + ".json", "w") as f:
+    json.dump(out, f, indent=1)

@@ -1,7 +1,8 @@
 """Train landmark_mlp where each training face, each time it is drawn, takes with probability P the
 points FaceMesh found on a shifted copy of its crop (READINGS.npz from reread.py) instead of the
 plain ones (dynamic re-reading; validation stays plain): python train_reread.py READINGS.npz P
-(run with FER3D_ROOT=<trial folder>, cwd /work/main)."""
+(run with FER3D_ROOT=<trial folder>, cwd the project)."""
+
 import sys
 
 import numpy as np
@@ -25,7 +26,9 @@ def with_rereads(lm, topology, base, opts):
     has = np.zeros((k, len(fs.rows)), bool)
     for i in range(k):
         ok = rr["found"][i] & base["usable"][rows]
-        alt[i, rows[ok]] = torch.from_numpy(inputs.landmark_rows(rr["landmarks"][i][ok].astype(np.float32), base["stats"]))
+        alt[i, rows[ok]] = torch.from_numpy(
+            inputs.landmark_rows(rr["landmarks"][i][ok].astype(np.float32), base["stats"])
+        )
         has[i, rows[ok]] = True
     has_t, split_t = torch.from_numpy(has), torch.from_numpy(fs.split == TRAIN)
     gen = torch.Generator().manual_seed(12345)
@@ -42,7 +45,10 @@ def with_rereads(lm, topology, base, opts):
         return fs._to_model(x.to(device))
 
     fs.batch = batch
-    print(f"train_reread: {int(has.sum())} shifted readings of {int(split_t.sum())} training rows, p {prob}", file=sys.stderr)
+    print(
+        f"train_reread: {int(has.sum())} shifted readings of {int(split_t.sum())} training rows, p {prob}",
+        file=sys.stderr,
+    )
     return fs
 
 
