@@ -17,9 +17,9 @@ its mean over the suite).
 Needs a finished run: models/*.pt, models/fusion.json, metrics/probabilities.npz (the plain scores,
 as evaluate_shifts reads them) and data/shift_landmarks.npz made with `shifts.splits: [val, test]`
 (the default scores PrivateTest only). Every member is scored under every shift as the
-evaluate_shifts stage scores it (`backend: auto` on CPU), so a call takes about as long as that
-stage. --cache keeps those probabilities (a file made from FER2013: keep it out of git) so that a
-second call only fits."""
+evaluate_shifts stage scores it (params' device, `shifts.backend`, `train.threads`), so a call
+takes about as long as that stage. --cache keeps those probabilities (a file made from FER2013:
+keep it out of git) so that a second call only fits."""
 
 from __future__ import annotations
 
@@ -28,16 +28,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fer3d import params
 from fer3d.config import TEST, VAL, Paths
 from fer3d.data import labels as label_set
+from fer3d.device import resolve_device
 from fer3d.evaluation import shifts
 from fer3d.evaluation.metrics import paired_difference
 from fer3d.inference.fusion import Fusion, fit_weights, load_fusions
 from fer3d.inference.onnx_export import bulk_classifier
+from fer3d.inference.threads import fix_cpu_threads
 from fer3d.io import load_npz, save_json, save_npz
 from stages.evaluate_shifts import check_made_for, plain_probabilities
 
@@ -64,7 +65,10 @@ def suite_probabilities(paths: Paths, members: list[str]) -> dict[str, np.ndarra
     plain = plain_probabilities(paths, members, rows)  # checks that the stored rows hold these
     plain_found = stored["has_mesh"][np.searchsorted(stored["rows"], rows)]
     crops = fer["images"][rows]
-    threads = int(params.get(p, "train.threads", int))
+    # scored as the evaluate_shifts stage scores: its device, backend and thread count
+    device = resolve_device(str(params.get(p, "device")))
+    backend = params.get(p, "shifts.backend", str)
+    threads = fix_cpu_threads(params.get(p, "train.threads", int))
     out = {
         "label": labels.label[rows],
         "split": fer["split"][rows],
@@ -72,7 +76,7 @@ def suite_probabilities(paths: Paths, members: list[str]) -> dict[str, np.ndarra
         "shifts": np.array([s.name for s in suite]),
     }
     for name in members:
-        classifier = bulk_classifier(paths.model(name), torch.device("cpu"), "auto", threads)
+        classifier = bulk_classifier(paths.model(name), device, backend, threads)
         versions = [plain[name]]
         for i, shift in enumerate(suite):
             points = shifted["landmarks"][i][kept].astype(np.float32)
