@@ -35,7 +35,7 @@ from fer3d.config import TEST, VAL, Paths
 from fer3d.data import labels as label_set
 from fer3d.device import resolve_device
 from fer3d.evaluation import shifts
-from fer3d.evaluation.metrics import paired_difference
+from fer3d.evaluation.metrics import paired_difference, paired_score_difference
 from fer3d.inference.fusion import Fusion, fit_weights, load_fusions
 from fer3d.inference.onnx_export import bulk_classifier
 from fer3d.inference.threads import fix_cpu_threads
@@ -61,9 +61,9 @@ def suite_probabilities(paths: Paths, members: list[str]) -> dict[str, np.ndarra
     labels = label_set.load(paths, str(params.get(p, "data.labels", str)))
     kept = np.flatnonzero(labels.kept[shifted["rows"]])
     rows = shifted["rows"][kept]
-    stored = load_npz(paths.probabilities)
-    plain = plain_probabilities(paths, members, rows)  # checks that the stored rows hold these
-    plain_found = stored["has_mesh"][np.searchsorted(stored["rows"], rows)]
+    # one read of metrics/probabilities.npz, which also checks that its rows hold these
+    plain = plain_probabilities(paths, [*members, "has_mesh"], rows)
+    plain_found = plain.pop("has_mesh")
     crops = fer["images"][rows]
     # scored as the evaluate_shifts stage scores: its device, backend and thread count
     device = resolve_device(str(params.get(p, "device")))
@@ -118,15 +118,6 @@ def correct_per_version(fusion: Fusion, scored: dict[str, np.ndarray]) -> np.nda
     )
 
 
-def mean_difference(a: np.ndarray, b: np.ndarray, resamples: int = 1000, seed: int = 0) -> dict:
-    """Mean of a - b over images (each a per-image score in [0, 1]) with a 95% percentile bootstrap
-    interval over images, as paired_difference does for right/wrong."""
-    diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    draws = np.random.default_rng(seed).integers(0, len(diff), size=(resamples, len(diff)))
-    low, high = np.percentile(diff[draws].mean(1), [2.5, 97.5])
-    return {"difference": round(float(diff.mean()), 5), "interval_95": [round(float(low), 5), round(float(high), 5)]}
-
-
 def row_results(fusion: Fusion, scored: dict[str, np.ndarray]) -> dict[str, dict]:
     """Each fit of one row: weights, plain and shifted accuracy on both splits, and on PrivateTest its
     difference from the `plain` fit."""
@@ -146,7 +137,7 @@ def row_results(fusion: Fusion, scored: dict[str, np.ndarray]) -> dict[str, dict
         a, b = correct[fit][:, test], correct["plain"][:, test]
         out[fit]["against_plain_test"] = {
             "plain": paired_difference(a[0], b[0]),
-            "shifted": mean_difference(a[1:].mean(0), b[1:].mean(0)),
+            "shifted": paired_score_difference(a[1:].mean(0), b[1:].mean(0)),
         }
     return out
 

@@ -58,12 +58,32 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, resamples: i
             f"and {b.dtype}{b.shape}"
         )
     diff = a.astype(np.int8) - b.astype(np.int8)
-    draws = np.random.default_rng(seed).integers(0, len(diff), size=(resamples, len(diff)))
-    low, high = np.percentile(diff[draws].mean(1), [2.5, 97.5])
     return {
-        "difference": round(float(diff.mean()), 5),
-        "interval_95": [round(float(low), 5), round(float(high), 5)],
+        **_bootstrap_mean(diff, resamples, seed),
         "only_a_right": int((diff > 0).sum()),
         "only_b_right": int((diff < 0).sum()),
         "images": len(diff),
     }
+
+
+def paired_score_difference(score_a: np.ndarray, score_b: np.ndarray, resamples: int = 1000, seed: int = 0) -> dict:
+    """paired_difference for per-image scores in [0, 1] rather than right/wrong: e.g. the share of a
+    face's shifted versions each predictor gets right, whose mean is the shifted accuracy."""
+    a, b = np.asarray(score_a, np.float64), np.asarray(score_b, np.float64)
+    if a.ndim != 1 or a.shape != b.shape or not len(a) or not all(((v >= 0) & (v <= 1)).all() for v in (a, b)):
+        raise ValueError(
+            "paired_score_difference needs two vectors of one non-zero length with scores in [0, 1], found "
+            f"{_shape_and_range(a)} and {_shape_and_range(b)}"
+        )
+    return {**_bootstrap_mean(a - b, resamples, seed), "images": len(a)}
+
+
+def _bootstrap_mean(diff: np.ndarray, resamples: int, seed: int) -> dict:
+    """The mean of per-image differences and its 95% percentile bootstrap interval over images."""
+    draws = np.random.default_rng(seed).integers(0, len(diff), size=(resamples, len(diff)))
+    low, high = np.percentile(diff[draws].mean(1), [2.5, 97.5])
+    return {"difference": round(float(diff.mean()), 5), "interval_95": [round(float(low), 5), round(float(high), 5)]}
+
+
+def _shape_and_range(v: np.ndarray) -> str:
+    return f"{v.shape} in [{v.min():g}, {v.max():g}]" if v.size else f"{v.shape}"

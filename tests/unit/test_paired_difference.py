@@ -1,5 +1,6 @@
 """fer3d.evaluation.metrics.paired_difference: the accuracy lead of one predictor over another on the
-same images, with a bootstrap interval that only the images they disagree on can widen."""
+same images, with a bootstrap interval that only the images they disagree on can widen; and
+paired_score_difference, the same for per-image shares such as the shifted versions right."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from fer3d.evaluation.metrics import paired_difference
+from fer3d.evaluation.metrics import paired_difference, paired_score_difference
 
 
 def test_the_same_answers_differ_by_nothing():
@@ -52,3 +53,31 @@ def test_a_lead_on_a_few_disagreements_is_measured_and_bounded():
 def test_vectors_that_cannot_be_paired_are_refused(a, b, found):
     with pytest.raises(ValueError, match=re.escape(f"two boolean vectors of one non-zero length, found {found}")):
         paired_difference(a, b)
+
+
+def test_scores_differ_like_right_and_wrong_do():
+    """paired_score_difference on 0/1 scores is paired_difference; on shares it bounds their mean."""
+    rng = np.random.default_rng(2)
+    a, b = rng.random(800) < 0.72, rng.random(800) < 0.68
+    right_wrong = paired_difference(a, b, resamples=500, seed=1)
+    scores = paired_score_difference(a.astype(float), b.astype(float), resamples=500, seed=1)
+    assert scores == {k: right_wrong[k] for k in ("difference", "interval_95", "images")}
+    # eight shifted versions per face: A keeps one more of them right on a quarter of the faces
+    share_b = rng.integers(0, 8, 800) / 8
+    share_a = np.where(np.arange(800) % 4 == 0, share_b + 1 / 8, share_b)
+    out = paired_score_difference(share_a, share_b)
+    assert out["difference"] == pytest.approx(1 / 32, abs=1e-5)
+    assert out["interval_95"][0] > 0.02 and out["interval_95"][1] < 0.045
+
+
+@pytest.mark.parametrize(
+    "a,b,found",
+    [
+        (np.ones(3), np.ones(4), "(3,) in [1, 1] and (4,) in [1, 1]"),
+        (np.full(3, 1.5), np.ones(3), "(3,) in [1.5, 1.5] and (3,) in [1, 1]"),
+        (np.ones(0), np.ones(0), "(0,) and (0,)"),
+    ],
+)
+def test_scores_outside_zero_to_one_or_unpaired_are_refused(a, b, found):
+    with pytest.raises(ValueError, match=re.escape(f"scores in [0, 1], found {found}")):
+        paired_score_difference(a, b)
