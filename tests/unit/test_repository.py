@@ -1,6 +1,7 @@
 """The repository itself: no FER2013 data or anything made from it in git, no secrets in the
 committed DVC config, every stage script listed as a dependency of its stage, and every link between
-README.md and docs/ landing on a file and heading that exist."""
+README.md and docs/ landing on a file and heading that exist, and every project path they name in
+inline code (`python bench/x.py`, `results/...`) present."""
 
 import re
 import subprocess
@@ -65,7 +66,7 @@ def test_links_between_readme_and_docs_resolve():
     # README's results point into docs/experiments.md and back; a renamed heading must not strand them
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     texts = {page.resolve(): page.read_text() for page in pages}
-    anchors = {page: _heading_anchors(text) for page, text in texts.items()}
+    anchors = {}  # per linked .md, made when first linked (a page outside README and docs/ included)
     broken, checked = [], 0
     for page in pages:
         for number, line in _outside_code_blocks(texts[page.resolve()]):
@@ -77,7 +78,32 @@ def test_links_between_readme_and_docs_resolve():
                 checked += 1
                 if not linked.exists():
                     broken.append(f"{page.name}:{number}: no file {path}")
-                elif anchor and linked.suffix == ".md" and anchor not in anchors[linked]:
+                elif (
+                    anchor
+                    and linked.suffix == ".md"
+                    and anchor
+                    not in anchors.setdefault(linked, _heading_anchors(texts.get(linked) or linked.read_text()))
+                ):
                     broken.append(f"{page.name}:{number}: no heading #{anchor} in {linked.name}")
     assert checked > 20  # README and the experiment log link to each other throughout
     assert broken == []
+
+
+PROJECT_PATH = re.compile(r"^(?:bench|tests|fer3d|stages|results|docs|\.ci)/[\w./-]*$")
+
+
+def test_paths_named_in_inline_code_exist():
+    # commands and folders quoted in the text (`python bench/x.py --flag`, `results/<run>/`): a moved
+    # script or a renamed results folder must not leave the README pointing at nothing
+    missing, checked = [], 0
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for number, line in _outside_code_blocks(page.read_text()):
+            for span in re.findall(r"`([^`]+)`", line):
+                for word in span.split():
+                    path = re.sub(r":\d+$", "", word.rstrip(",;:)").split("::")[0])  # file:line, test::name
+                    if PROJECT_PATH.match(path):
+                        checked += 1
+                        if not (ROOT / path).exists():
+                            missing.append(f"{page.name}:{number}: {path}")
+    assert checked > 50
+    assert missing == []
