@@ -46,6 +46,10 @@ class RemoteSetupError(ValueError):
     """Bad input for a remote, or a repository we cannot configure; the message says which."""
 
 
+class NotAGitRepository(RemoteSetupError):
+    """The DVC root is not inside a git work tree: no file can be committed by mistake."""
+
+
 @dataclass
 class RemoteSetup:
     """What was written: public options to .dvc/config, credential key names to .dvc/config.local."""
@@ -116,20 +120,33 @@ def _config(repo_root: Path):
 
 def _write(repo_root: Path, setup: RemoteSetup, secrets: dict[str, str]) -> RemoteSetup:
     """The same edits as `dvc remote add --force` + `dvc remote modify [--local]` (with DVC's
-    schema validation), done through dvc's config API in this process."""
+    schema validation), done through dvc's config API in this process. A remote set up again under
+    its name keeps none of its old keys in config.local (they would go to the new host, or outrank
+    the environment a keyless setup relies on); if DVC refuses the result, both files are put back
+    as they were (dvc saves a level before it checks the levels above it)."""
     from dvc.config import ConfigError
 
+    files = [repo_root / ".dvc" / "config", repo_root / ".dvc" / "config.local"]
+    before = {f: f.read_bytes() if f.exists() else None for f in files}
     try:
         config = _config(repo_root)
+        if setup.name in config.read("local").get("remote", {}):
+            with config.edit("local") as conf:
+                del conf["remote"][setup.name]
         with config.edit("repo") as conf:
             conf["remote"][setup.name] = {"url": setup.url, **setup.options}
             if setup.default:
                 conf["core"]["remote"] = setup.name
         if secrets:
             with config.edit("local") as conf:
-                section = conf["remote"].setdefault(setup.name, {})
-                section.update(secrets)
+                conf["remote"][setup.name] = dict(secrets)
+            files[1].chmod(0o600)  # credentials: readable by their owner only
     except ConfigError as e:
+        for f, content in before.items():
+            if content is None:
+                f.unlink(missing_ok=True)
+            else:
+                f.write_bytes(content)
         raise RemoteSetupError(f"{repo_root / '.dvc' / 'config'}: dvc refused the remote: {e}") from e
     setup.local_keys = sorted(secrets)
     if not setup.default and not config.read().get("core", {}).get("remote"):
@@ -289,13 +306,19 @@ def check_no_secrets(repo_root: str | os.PathLike, secrets: Iterable[str] = ()) 
     entries (access_key_id, secret_access_key, password, ...) in .dvc/config or its staged copy.
     Findings name the file and a masked secret, never the secret itself."""
     root = Path(repo_root).resolve()
-    _git(root, "rev-parse", "--git-dir")
+    inside = _git(root, "rev-parse", "--git-dir", check=False)
+    if inside.returncode != 0:
+        raise NotAGitRepository(f"{root}: not in a git repository ({inside.stderr.decode(errors='replace').strip()})")
     findings = []
     values = sorted({s for s in (*secrets, *local_secrets(root)) if s and len(s) >= 4})
     for secret in values:
         # the pattern comes on stdin so the secret never shows in a process list
+        # the whole repository (":/"), also when the DVC root is a subfolder of it (`dvc init --subdir`)
         hits = _git(
-            root, "grep", "--cached", "-l", "-F", "-f", "/dev/stdin", check=False, stdin=secret.encode() + b"\n"
+            root,
+            *("grep", "--cached", "-l", "--full-name", "-F", "-f", "/dev/stdin", "--", ":/"),
+            check=False,
+            stdin=secret.encode() + b"\n",
         )
         if hits.returncode not in (0, 1):
             raise RemoteSetupError(f"{root}: git grep failed: {hits.stderr.decode(errors='replace').strip()}")
@@ -304,7 +327,7 @@ def check_no_secrets(repo_root: str | os.PathLike, secrets: Iterable[str] = ()) 
     pattern = re.compile(rf"^\s*({'|'.join(SECRET_KEYS)})\s*=", re.MULTILINE)
     config_path = root / ".dvc" / "config"
     texts = {"working tree": config_path.read_text() if config_path.exists() else ""}
-    staged = _git(root, "show", ":.dvc/config", check=False)
+    staged = _git(root, "show", ":./.dvc/config", check=False)  # ./: relative to the DVC root, not git's
     if staged.returncode == 0:
         texts["staged"] = staged.stdout.decode(errors="replace")
     for where, text in texts.items():

@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..inference import Predictor
 from .explain import explain_image
-from .faces import FaceFinder, InputError, decode_image
+from .faces import IMAGE_SUFFIXES, FaceFinder, InputError, decode_image, is_crop
 from .predict import Run, predict_image, result_json
 
 MEBIBYTE = 1 << 20
@@ -146,8 +146,12 @@ def _check_pixels(upload: Upload) -> None:
             width, height = img.size
     except Image.DecompressionBombError as e:
         raise ApiError(413, f"{upload.name}: {e}") from None
-    except Exception:  # not readable by Pillow: decode_image tries OpenCV and says what it is not
-        return
+    except Exception:
+        # every accepted format has a size Pillow can read; OpenCV also decodes others (Radiance .hdr,
+        # OpenEXR) whose few header bytes can ask for gigabytes, unchecked
+        raise ApiError(
+            415, f"{upload.name}: not a readable image (expected one of {', '.join(IMAGE_SUFFIXES)})"
+        ) from None
     if width * height > MAX_PIXELS:
         raise ApiError(
             413,
@@ -189,7 +193,7 @@ class Service:
             image = decode_image(upload.data, upload.name)
         except InputError as e:
             raise ApiError(415, str(e)) from None
-        if self.finder is None and not crops:
+        if self.finder is None and not crops and not is_crop(image):  # a 48x48 image is a crop anyway
             raise ApiError(422, "this server has no face detector; send 48x48 face crops with crops=true")
         return image
 

@@ -234,6 +234,55 @@ def test_check_no_secrets_reports_leaks_without_repeating_them(repo):
     assert any("config.local: is git-tracked" in f for f in check_no_secrets(repo))
 
 
+def test_a_remote_set_up_again_keeps_none_of_its_old_keys(repo, capsys):
+    main(["remote", "s3", "--url", "s3://bucket-a", "--access-key-id", "AKIAOLDKEY", "--secret-access-key", SECRET])
+    local_file = repo / ".dvc" / "config.local"
+    assert local_file.stat().st_mode & 0o777 == 0o600  # credentials readable by their owner only
+    # the same name without keys: the environment's keys must not be outranked by the old ones
+    main(["remote", "s3", "--url", "s3://bucket-b"])
+    assert "AKIAOLDKEY" not in local_file.read_text() and SECRET not in local_file.read_text()
+    assert "AWS_ACCESS_KEY_ID" in capsys.readouterr().out
+    # and on to a folder: no S3 key left over for DVC to refuse
+    main(["remote", "local", "../store"])
+    assert "url = ../../store" in (repo / ".dvc" / "config").read_text()
+    assert "origin" in dvc(repo, "remote", "list").stdout  # dvc still reads its config
+
+
+def test_a_refused_remote_leaves_both_config_files_as_they_were(repo):
+    # a config.local DVC refuses beside any change: S3 keys on a remote that is a folder
+    with open(repo / ".dvc" / "config", "a") as f:
+        f.write("['remote \"store\"']\n    url = /tmp/store\n")
+    (repo / ".dvc" / "config.local").write_text("['remote \"store\"']\n    access_key_id = AKIAOLDKEY\n")
+    before = [(repo / ".dvc" / name).read_bytes() for name in ("config", "config.local")]
+    with pytest.raises(SystemExit) as exc:
+        main(["remote", "s3", "--url", "s3://bucket-a"])
+    assert "dvc refused the remote" in str(exc.value.code)
+    assert [(repo / ".dvc" / name).read_bytes() for name in ("config", "config.local")] == before
+
+
+def test_secrets_are_looked_for_in_the_whole_git_repository(tmp_path):
+    """A DVC root in a subfolder of the git repository (`dvc init --subdir`): a secret committed
+    above it and a credential in its staged .dvc/config are found all the same."""
+    top = tmp_path / "top"
+    (top / "sub").mkdir(parents=True)
+    git(top, "init", "-q")
+    dvc(top / "sub", "init", "-q", "--subdir")
+    (top / "notes.md").write_text(f"token {SECRET}\n")
+    with open(top / "sub" / ".dvc" / "config", "a") as f:
+        f.write("['remote \"leak\"']\n    url = s3://leak\n    secret_access_key = hunter22\n")
+    git(top, "add", "-A")
+    findings = check_no_secrets(top / "sub", [SECRET])
+    assert any(f.startswith("notes.md: contains the secret") for f in findings), findings
+    assert any(".dvc/config (staged): has a secret_access_key entry" in f for f in findings), findings
+
+
+def test_show_token_without_a_token_leaves_the_placeholder_to_the_shell(repo, capsys):
+    main(["remote", "dagshub", "--owner", "alice", "--repo", "fer3d", "--show-token"])
+    out = capsys.readouterr().out
+    assert "no DagsHub token" in out
+    assert "export MLFLOW_TRACKING_PASSWORD=$DAGSHUB_USER_TOKEN\n" in out  # unquoted: the shell expands it
+
+
 # -- dvc push / pull through a local S3 --------------------------------------------------------------
 def s3_client(endpoint):
     boto3 = pytest.importorskip("boto3")

@@ -67,7 +67,7 @@ def _root(args):
 
 
 def _report(root, setup, secrets: Sequence[str] = ()) -> None:
-    from fer3d.app.remote import check_no_secrets
+    from fer3d.app.remote import NotAGitRepository, RemoteSetupError, check_no_secrets
 
     print(
         f"DVC remote {setup.name!r}: {setup.url}"
@@ -80,8 +80,10 @@ def _report(root, setup, secrets: Sequence[str] = ()) -> None:
         print(f"note: {hint}")
     try:
         findings = check_no_secrets(root, secrets)
-    except ValueError:  # not a git repository: nothing can be committed by mistake
+    except NotAGitRepository:  # nothing can be committed by mistake
         findings = []
+    except RemoteSetupError as e:  # git missing or failing: say the check did not run
+        findings = [f"could not check git-tracked files for secrets: {e}"]
     for finding in findings:
         print(f"warning: {finding}", file=sys.stderr)
 
@@ -95,11 +97,13 @@ def cmd_remote_dagshub(args) -> int:
         root, args.owner, args.repo, token=token, name=args.name, default=args.default, verify=args.verify
     )
     _report(root, setup, [token] if token else [])
-    env = dagshub_mlflow_env(args.owner, args.repo, token if args.show_token else None, user=args.user)
+    shown_token = token if args.show_token else None
+    env = dagshub_mlflow_env(args.owner, args.repo, shown_token, user=args.user)
     print(f"MLflow settings to export (or DAGSHUB_REPO={args.owner}/{args.repo} with DAGSHUB_USER_TOKEN):")
     for key, value in env.items():
-        shown = value if key == "MLFLOW_TRACKING_PASSWORD" and not args.show_token else shlex.quote(value)
-        print(f"  export {key}={shown}")
+        # the placeholder stays unquoted so that the shell expands it; a real token is quoted
+        placeholder = key == "MLFLOW_TRACKING_PASSWORD" and shown_token is None
+        print(f"  export {key}={value if placeholder else shlex.quote(value)}")
     if token and not args.show_token and not os.environ.get("DAGSHUB_USER_TOKEN"):
         print("  (export DAGSHUB_USER_TOKEN=<your token> first, or rerun with --show-token)")
     return 0
