@@ -52,7 +52,10 @@ def read_image(path: Path) -> np.ndarray:
 
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    data = np.fromfile(path, np.uint8)
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as e:  # a folder's unreadable file fails alone, not the whole run
+        raise InputError(f"{path}: cannot be read ({e.strerror or e})") from None
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is not None:
         image = upright(image, data.tobytes())
@@ -95,7 +98,9 @@ def _normalise_decoded(image: np.ndarray) -> np.ndarray:
     import cv2
 
     if image.dtype != np.uint8:
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(image.max())))
+        if image.dtype.kind == "f":  # a float TIFF or EXR may hold NaN or inf: black there
+            image = np.where(np.isfinite(image), image, 0).astype(np.float32)
+        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1.0, float(image.max())))
     if image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     if image.ndim == 3 and image.shape[2] == 1:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import glob
 import math
 import sys
 import time
@@ -29,7 +30,22 @@ from .faces import IMAGE_SUFFIXES, Face, FaceFinder, InputError, crop_face
 if TYPE_CHECKING:  # torch is imported only when a command runs, so that `fer3d --help` stays fast
     from ..inference import Predictor
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mov", ".mkv")
+# what OpenCV's FFmpeg reads here (checked by writing and reading each); not .ts, TypeScript's suffix too
+VIDEO_SUFFIXES = (
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".avi",
+    ".webm",
+    ".mkv",
+    ".mpg",
+    ".mpeg",
+    ".3gp",
+    ".wmv",
+    ".mts",
+    ".m2ts",
+    ".flv",
+)
 DEFAULT_FPS = 5.0
 DEFAULT_HALF_LIFE = 0.5  # seconds: a face's expression still changes within a second, jitter is smoothed
 # A face moving at half its width per second keeps IoU ~0.8 between samples 0.2 s apart; 0.3 still
@@ -43,18 +59,34 @@ TIME_EPS = 1e-6  # s·fps: frame times i/fps that land on a sample time by arith
 
 def split_inputs(paths: Iterable[str | Path]) -> tuple[list[str], list[Path]]:
     """(everything for the photo path, the videos): video files given by name, and those inside
-    folders (recursively, sorted); folders stay in the first list for their images."""
+    folders (recursively, sorted); folders stay in the first list for their images. A video named
+    twice (by name and in a folder) is read once; in a folder, `<stem>_annotated.mp4` beside a video
+    `<stem>.*` is this command's own output (--annotate) and is not read again."""
     others: list[str] = []
     videos: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
             others.append(str(p))
-            videos += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
+            videos += [f for f in found if not _annotated_output(f)]
         elif p.suffix.lower() in VIDEO_SUFFIXES:
             videos.append(p)
         else:
             others.append(str(p))
-    return others, videos
+    seen: set[Path] = set()
+    unique = []
+    for video in videos:
+        if video.resolve() not in seen:
+            seen.add(video.resolve())
+            unique.append(video)
+    return others, unique
+
+
+def _annotated_output(path: Path) -> bool:
+    if not path.stem.endswith("_annotated") or path.suffix.lower() != ".mp4":
+        return False
+    stem = path.stem.removesuffix("_annotated")
+    return any(f.suffix.lower() in VIDEO_SUFFIXES for f in path.parent.glob(f"{glob.escape(stem)}.*"))
 
 
 # ------------------------------------------------------------------------------ frame sampling
@@ -62,7 +94,8 @@ def split_inputs(paths: Iterable[str | Path]) -> tuple[list[str], list[Path]]:
 
 class FrameSampler:
     """Keeps the first frame at or after each sample time k/fps (k = 0, 1, ...); fps 0 keeps every
-    frame. Works on frame times, so variable-frame-rate videos are sampled by time too."""
+    frame. Works on the frame times it is given: VideoReader's are frame number / the header's
+    rate, exact for constant-rate files and approximate for variable-rate ones."""
 
     def __init__(self, fps: float):
         if fps < 0 or not math.isfinite(fps):
@@ -169,23 +202,34 @@ def ema_weight(dt: float, half_life: float) -> float:
 
 class TrackSmoother:
     """Per track, an exponential moving average of every model's and fusion row's probabilities; a
-    new track starts from its first probabilities unchanged."""
+    new track starts from its first probabilities unchanged. A 3D model's answer for a face without
+    a mesh is its training class prior, which says nothing about this face: named in `fallback`, it
+    neither moves that model's average nor starts one (the row shows the average so far, or the
+    prior when there is none yet). Each model's average weighs by the time since its own last update."""
 
     def __init__(self, half_life: float = DEFAULT_HALF_LIFE):
         if half_life < 0 or not math.isfinite(half_life):
             raise ValueError(f"--half-life must be >= 0 seconds (0 = no smoothing), found {half_life}")
         self.half_life = half_life
-        self.state: dict[int, tuple[float, dict[str, np.ndarray]]] = {}
+        self.state: dict[int, dict[str, tuple[float, np.ndarray]]] = {}
 
-    def smooth(self, track_id: int, time_s: float, probas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        previous = self.state.get(track_id)
-        if previous is None:
-            out = {name: np.asarray(p, np.float64) for name, p in probas.items()}
-        else:
-            last_time, average = previous
-            w = ema_weight(time_s - last_time, self.half_life)
-            out = {name: w * np.asarray(p, np.float64) + (1 - w) * average[name] for name, p in probas.items()}
-        self.state[track_id] = (time_s, out)
+    def smooth(
+        self, track_id: int, time_s: float, probas: dict[str, np.ndarray], fallback: Iterable[str] = ()
+    ) -> dict[str, np.ndarray]:
+        track = self.state.setdefault(track_id, {})
+        fallback = set(fallback) if self.half_life > 0 else set()  # 0 = the raw answers, priors included
+        out = {}
+        for name, p in probas.items():
+            p = np.asarray(p, np.float64)
+            previous = track.get(name)
+            if name in fallback:
+                out[name] = previous[1] if previous is not None else p
+                continue
+            if previous is not None:
+                w = ema_weight(time_s - previous[0], self.half_life)
+                p = w * p + (1 - w) * previous[1]
+            track[name] = (time_s, p)
+            out[name] = p
         return out
 
     def forget(self, track_ids: Iterable[int]) -> None:
@@ -327,12 +371,14 @@ class _Clip:
         faces = [f for s in self.pending for f in s.faces]
         scores = self.predictor.predict_proba(np.stack([f.crop for f in faces])) if faces else None
         poses = head_poses(self.predictor, faces, scores.points, scores.has_mesh) if faces else []
+        models_3d = [name for name, c in self.predictor.classifiers.items() if c.family == "3d"]
         i = 0
         for sample in self.pending:
             labels = []
             for face, track_id in zip(sample.faces, sample.ids):
                 raw = {name: p[i] for name, p in scores.probas.items()}
-                smoothed = self.smoother.smooth(track_id, sample.time_s, raw)
+                prior_only = models_3d if scores.has_mesh is not None and not scores.has_mesh[i] else ()
+                smoothed = self.smoother.smooth(track_id, sample.time_s, raw, fallback=prior_only)
                 row = _row(self, sample, face, track_id, smoothed, scores.has_mesh, poses, i)
                 self.rows.append(row)
                 labels.append(_label(self.predictor, row, track_id))
@@ -564,17 +610,21 @@ def write_table(rows: list[dict], names: list[str], target: Path) -> list[Path]:
         writer = csv.DictWriter(f, fieldnames=names)
         writer.writeheader()
         writer.writerows(rows)
-    written = [target]
+    parquet = target.with_suffix(".parquet")
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        return written
-    parquet = target.with_suffix(".parquet")
+        parquet.unlink(missing_ok=True)  # an older run's Parquet must not sit beside this CSV
+        return [target]
     table = pa.Table.from_pylist(rows, schema=_schema(pa, rows, names))
-    with atomic_path(parquet, suffix=".parquet") as tmp:
-        pq.write_table(table, tmp)
-    return [*written, parquet]
+    try:
+        with atomic_path(parquet, suffix=".parquet") as tmp:
+            pq.write_table(table, tmp)
+    except BaseException:
+        parquet.unlink(missing_ok=True)  # likewise when writing it fails
+        raise
+    return [target, parquet]
 
 
 def _schema(pa, rows: list[dict], names: list[str]):

@@ -73,6 +73,21 @@ def test_inputs_and_read_errors(tmp_path):
     assert faces.as_crop(np.zeros((96, 96, 3), np.uint8)).shape == (48, 48)
 
 
+def test_a_float_tiff_with_nan_and_an_unreadable_path_fail_alone(tmp_path):
+    from PIL import Image
+
+    pixels = np.linspace(0, 2, 48 * 48, dtype=np.float32).reshape(48, 48)
+    pixels[0, :5] = np.nan
+    pixels[1, :5] = np.inf
+    Image.fromarray(pixels, mode="F").save(tmp_path / "depth.tif")
+    image = faces.read_image(tmp_path / "depth.tif")  # was: ValueError, cannot convert float NaN to integer
+    assert image.dtype == np.uint8 and image.shape == (48, 48)
+    assert (image[:2, :5] == 0).all() and image.max() == 255  # NaN and inf black, the finite range spread
+    (tmp_path / "folder.png").mkdir()  # an OSError of its own (permissions do not stop root)
+    with pytest.raises(faces.InputError, match=r"folder.png: cannot be read \(Is a directory\)"):
+        faces.read_image(tmp_path / "folder.png")
+
+
 def test_table_shows_faces_priors_and_errors():
     files = [
         {

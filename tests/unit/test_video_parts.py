@@ -130,6 +130,29 @@ def test_a_new_track_starts_unsmoothed_then_averages_by_real_time():
     np.testing.assert_array_equal(smoother.smooth(7, 2.4, {"cnn": raw[3]})["cnn"], raw[3])
 
 
+def test_a_3d_models_prior_for_a_face_without_a_mesh_does_not_move_its_average():
+    mesh, prior, fused = np.array([0.9, 0.1]), np.array([0.5, 0.5]), np.array([0.8, 0.2])
+    smoother = TrackSmoother(half_life=0.5)
+    smoother.smooth(1, 0.0, {"landmark_mlp": mesh, "fusion": fused})
+    held = smoother.smooth(1, 0.2, {"landmark_mlp": prior, "fusion": fused}, fallback=["landmark_mlp"])
+    np.testing.assert_array_equal(held["landmark_mlp"], mesh)  # the average so far, not pulled to the prior
+    np.testing.assert_allclose(held["fusion"], fused)  # the others average as always
+    # the mesh again 0.4 s after the model's last real answer: its weight counts from there
+    again = smoother.smooth(1, 0.4, {"landmark_mlp": np.array([0.1, 0.9]), "fusion": fused})
+    w = 1 - 0.5 ** (0.4 / 0.5)
+    np.testing.assert_allclose(again["landmark_mlp"], w * np.array([0.1, 0.9]) + (1 - w) * mesh)
+    # a track that starts without a mesh shows the prior, and its first mesh answer starts the average
+    start = smoother.smooth(2, 0.0, {"landmark_mlp": prior}, fallback=["landmark_mlp"])
+    np.testing.assert_array_equal(start["landmark_mlp"], prior)
+    np.testing.assert_array_equal(smoother.smooth(2, 0.2, {"landmark_mlp": mesh})["landmark_mlp"], mesh)
+    # without smoothing the row is the raw answer, the prior included
+    raw = TrackSmoother(half_life=0)
+    raw.smooth(3, 0.0, {"landmark_mlp": mesh})
+    np.testing.assert_array_equal(
+        raw.smooth(3, 0.2, {"landmark_mlp": prior}, fallback=["landmark_mlp"])["landmark_mlp"], prior
+    )
+
+
 def test_no_smoothing_returns_the_raw_probabilities():
     smoother = TrackSmoother(half_life=0)
     a, b = np.full(7, 1 / 7), np.eye(7)[3]
@@ -149,6 +172,17 @@ def test_split_inputs_finds_videos_in_folders(tmp_path):
     others, videos = split_inputs([tmp_path, tmp_path / "z.mkv", tmp_path / "c.jpg"])
     assert videos == [tmp_path / "a.MP4", tmp_path / "sub" / "b.webm", tmp_path / "z.mkv"]
     assert others == [str(tmp_path), str(tmp_path / "c.jpg")]
+
+
+def test_a_video_named_twice_is_read_once_and_annotated_outputs_are_not_inputs(tmp_path):
+    for name in ("v.mp4", "v_annotated.mp4", "w.m4v", "w_annotated.mp4", "mine_annotated.mp4", "clip.wmv"):
+        (tmp_path / name).write_bytes(b"x")
+    _, videos = split_inputs([tmp_path / "v.mp4", tmp_path])
+    # v_annotated and w_annotated are --annotate's outputs beside their videos; mine_annotated has no
+    # video of its own, so it is the user's; .m4v and .wmv are videos OpenCV reads
+    assert videos == [tmp_path / n for n in ("v.mp4", "clip.wmv", "mine_annotated.mp4", "w.m4v")]
+    _, named = split_inputs([tmp_path / "v_annotated.mp4"])  # given by name, it is read
+    assert named == [tmp_path / "v_annotated.mp4"]
 
 
 def test_tables_go_beside_the_json_or_where_video_out_says(tmp_path):
@@ -185,6 +219,22 @@ def test_table_is_written_as_csv_and_parquet_without_temp_files(tmp_path):
     assert [r["frame"] for r in back] == ["0", "2"] and back[0]["yaw"] == "" and back[1]["yaw"] == "1.5"
     table = pq.read_table(written[1]).to_pylist()
     assert table[0]["yaw"] is None and table[1]["mesh_found"] is True and table[1]["cnn_happy"] == 0.1
+
+
+def test_a_parquet_that_fails_to_write_leaves_no_older_one_beside_the_new_csv(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    names = ["file", "frame"]
+    write_table([{"file": "v.mp4", "frame": 0}], names, tmp_path / "v_faces.csv")  # an earlier run
+
+    def broken(*_, **__):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_table([{"file": "v.mp4", "frame": 5}], names, tmp_path / "v_faces.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v_faces.csv"]  # the new CSV alone, no temp file
+    assert "5" in (tmp_path / "v_faces.csv").read_text()
 
 
 # ------------------------------------------------------------------ reading
