@@ -285,6 +285,34 @@ def faces_in_image(
     return [crop_face(image, d, align) for d in detections]
 
 
+MAX_PIXELS = 50_000_000  # a small file can decode to a huge image (e.g. a flat PNG); refuse before decoding
+
+
+class ImageTooLarge(InputError):
+    """The image's header asks for more pixels than MAX_PIXELS."""
+
+
+def check_image_size(data: bytes, name: str = "upload", limit: int = MAX_PIXELS) -> None:
+    """Before decoding bytes from a network caller: ImageTooLarge when the header says more than
+    `limit` pixels, InputError when Pillow cannot read a size at all. Every accepted format has a
+    size Pillow reads; OpenCV also decodes others (Radiance .hdr, OpenEXR) whose few header bytes
+    can ask for gigabytes, unchecked."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(f"{name}: {e}") from None
+    except Exception:
+        raise InputError(f"{name}: not a readable image (expected one of {', '.join(IMAGE_SUFFIXES)})") from None
+    if width * height > limit:
+        raise ImageTooLarge(
+            f"{name}: {width}x{height} image ({width * height / 1e6:.0f} megapixels); "
+            f"the limit is {limit / 1e6:.0f} megapixels"
+        )
+
+
 def decode_image(data: bytes, name: str = "upload") -> np.ndarray:
     """Bytes of an image file → uint8 gray or BGR, as read_image reads files; InputError naming `name`."""
     import cv2

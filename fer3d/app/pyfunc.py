@@ -61,8 +61,12 @@ class InputRowError(ValueError):
 
 def decode_base64(value, name: str) -> bytes:
     """The bytes of a base64 text; InputRowError naming the row otherwise."""
-    if not isinstance(value, str) or not value.strip():
+    if value is None or (isinstance(value, float) and value != value):  # absent, or NaN in a partial column
+        raise InputRowError(f"{name}: 'image' is missing; expected a base64-encoded image file")
+    if not isinstance(value, str):
         raise InputRowError(f"{name}: 'image' must be a base64-encoded image file, found {type(value).__name__}")
+    if not value.strip():
+        raise InputRowError(f"{name}: 'image' is empty; expected a base64-encoded image file")
     text = "".join(_DATA_URL.sub("", value.strip()).split())
     try:
         return base64.b64decode(text, validate=True)
@@ -125,13 +129,15 @@ class FacePredictorModel(mlflow.pyfunc.PythonModel):
         return self._finder
 
     def predict_row(self, row, i: int) -> dict:
-        from fer3d.app.faces import InputError, decode_image
+        from fer3d.app.faces import InputError, check_image_size, decode_image
         from fer3d.app.predict import predict_image
 
         name = _name(row, i)
         crops, align = _flag(row, "crops", False), _flag(row, "align", True)
         try:
-            image = decode_image(decode_base64(row.get("image"), name), name)
+            data = decode_base64(row.get("image"), name)
+            check_image_size(data, name)  # a network caller: no unchecked decode of a huge image
+            image = decode_image(data, name)
             return predict_image(image, self._predictor, self._finder_for(image, crops), name, crops, align)
         except (InputRowError, InputError) as e:
             return {"file": name, "error": str(e), "faces": []}

@@ -91,7 +91,7 @@ def parse_csv(raw: bytes, name: str = "fer2013.csv") -> Fer2013:
     """Parse the Kaggle/ICML csv (`emotion,pixels,Usage`), checking every row."""
     raw = raw.replace(b"\r\n", b"\n")
     lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
+    while lines and not lines[-1].strip():  # blank lines at the end (an editor's, a concatenation's)
         lines.pop()
     if not lines or lines[0].strip() != CSV_HEADER:
         found = repr(lines[0][:60].decode(errors="replace")) if lines and lines[0] else "an empty first line"
@@ -126,6 +126,10 @@ def parse_csv(raw: bytes, name: str = "fer2013.csv") -> Fer2013:
         if count != PIXELS:
             raise DataError(f"{name}: data row {i} has {count} pixel values, expected {PIXELS} (48x48)")
         pixel_fields.append(pixels)
+    long_token = next((i for i, f in enumerate(pixel_fields) if _LONG_NUMBER.search(f)), None)
+    if long_token is not None:  # never 0..255, and 10+ digits would wrap around in int32
+        value = _LONG_NUMBER.search(pixel_fields[long_token]).group().decode()
+        raise DataError(f"{name}: data row {long_token} has pixel value {value}, expected 0..255")
     values = np.fromstring(b" ".join(pixel_fields), dtype=np.int32, sep=" ") if n else np.empty(0, np.int32)
     if values.size != n * PIXELS:
         # fromstring stops at the first token that is not an integer, and reads two spaces as one
@@ -150,21 +154,32 @@ def _bad_pixel_row(pixel_fields: list[bytes]) -> str:
 
 
 _LABEL_TOKENS = {str(i).encode() for i in range(len(EMOTIONS))}
+_LONG_NUMBER = re.compile(rb"(?<![0-9])0*[1-9][0-9]{3,}")  # a value of 4+ digits, leading zeros aside
 # msambare layout: test files are named PublicTest_<n>.jpg / PrivateTest_<n>.jpg
 _FILE_SPLIT = re.compile(r"^(Training|PublicTest|PrivateTest)_")
 
 
+def _is_image_entry(name: str) -> bool:
+    """An image of the layout, not macOS's metadata: __MACOSX/ folders and ._ AppleDouble files."""
+    parts = name.replace("\\", "/").split("/")
+    return (
+        name.lower().endswith((".jpg", ".jpeg", ".png")) and "__MACOSX" not in parts and not parts[-1].startswith("._")
+    )
+
+
 def read_folder(root: Path) -> Fer2013:
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    files = sorted(p for p in root.rglob("*") if p.is_file() and _is_image_entry(str(p.relative_to(root))))
     return _from_image_files(((str(p.relative_to(root)), p.read_bytes) for p in files), str(root))
 
 
 def read_zip(path: Path) -> Fer2013:
+    """The msambare image zip, or a zip holding the csv (fer2013.csv, as Kaggle's older download)."""
     try:
         with zipfile.ZipFile(path) as z:
-            members = sorted(
-                m for m in z.namelist() if m.lower().endswith((".jpg", ".jpeg", ".png")) and "__MACOSX" not in m
-            )
+            members = sorted(m for m in z.namelist() if _is_image_entry(m))
+            tables = [m for m in z.namelist() if m.lower().endswith(".csv") and "__MACOSX" not in m]
+            if not members and len(tables) == 1:
+                return parse_csv(z.read(tables[0]), name=f"{path}:{tables[0]}")
             return _from_image_files(((m, lambda m=m: z.read(m)) for m in members), str(path))
     except zipfile.BadZipFile as e:
         raise DataError(

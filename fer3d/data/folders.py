@@ -98,7 +98,7 @@ class LabelledFolder:
         for f in self.files:
             rel = f.relative_to(self.root).as_posix()
             m = regex.search(rel)
-            if m is None:
+            if m is None or (regex.groups and m.group(1) is None):  # 'x(S\\d+)|_' can match without its group
                 missing.append(rel)
             else:
                 names.append(m.group(1) if regex.groups else m.group(0))
@@ -111,12 +111,23 @@ class LabelledFolder:
 
 
 def _images_below(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """Image files below `folder`, hidden ones left out (macOS's ._ AppleDouble copies, .folders)."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(_hidden(part) for part in p.relative_to(folder).parts)
+    )
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name == "__MACOSX"
 
 
 def _class_folders(folder: Path) -> tuple[list[Path], list[str]]:
     files, labels = [], []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not _hidden(p.name)):
         label = canonical_class(sub.name, sub)
         found = _images_below(sub)
         files += found
@@ -131,7 +142,7 @@ def scan(root: str | Path) -> LabelledFolder:
     root = Path(root)
     if not root.is_dir():
         raise FolderError(f"{root}: not a folder (expected <class>/* or <split>/<class>/* image folders)")
-    subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    subs = sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p.name))
     split_named = [p for p in subs if p.name.lower() in SPLIT_SYNONYMS]
     if split_named and len(split_named) != len(subs):
         others = [p.name for p in subs if p not in split_named]
@@ -225,6 +236,12 @@ def assign_splits(folder: LabelledFolder, groups: np.ndarray, seed: int) -> np.n
         for needed in ("train", "test"):
             if needed not in folder.splits:
                 raise FolderError(f"{folder.root}: has split folders but no {needed!r} one")
+        untrained = sorted(
+            {folder.labels[i] for i in np.flatnonzero(split != TRAIN)} - set(np.array(folder.labels)[split == TRAIN])
+        )
+        if untrained:
+            raise FolderError(f"{folder.root}: no train/ images of {untrained}, which the other splits hold")
+        _check_groups_within_splits(folder, groups, split)
         if "val" in folder.splits:
             return split
         pool, folds = np.flatnonzero(split == TRAIN), HELD_OUT_FOLDS - 1
@@ -239,14 +256,36 @@ def assign_splits(folder: LabelledFolder, groups: np.ndarray, seed: int) -> np.n
             f"{folder.root}: {n_groups} group(s) cannot be split {folds} ways (data.group puts whole groups "
             "on one side); give <split>/<class>/ folders or a finer group pattern"
         )
-    counts = np.bincount(labels[pool])
-    if counts[counts > 0].min() < folds:
+    counts = {c: int((labels[pool] == CANONICAL_CLASSES.index(c)).sum()) for c in folder.classes}
+    few = {c: n for c, n in counts.items() if n < folds}
+    if few:
+        where = "train/ images" if folder.splits is not None else "images"
+        advice = "add a val/ folder" if folder.splits is not None else "give <split>/<class>/ folders instead"
         raise FolderError(
-            f"{folder.root}: a class has fewer than {folds} images to split from "
-            f"({dict(zip(folder.classes, counts[counts > 0].tolist()))}); give <split>/<class>/ folders instead"
+            f"{folder.root}: fewer than {folds} {where} to split a val split from in {few} (each class's "
+            f"count: {counts}); {advice}"
         )
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     for k, (_, held) in enumerate(splitter.split(pool, labels[pool], groups[pool])):
         if k in chosen:
             split[pool[held]] = chosen[k]
     return split
+
+
+def _check_groups_within_splits(folder: LabelledFolder, groups: np.ndarray, split: np.ndarray) -> None:
+    """With split folders, data.group cannot choose the splits; it must not find one group (a
+    subject) in two of them, or the test faces' people were trained on."""
+    from ..config import SPLITS
+
+    order = np.argsort(groups, kind="stable")
+    sorted_groups, sorted_split = groups[order], split[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    spans = np.minimum.reduceat(sorted_split, starts) != np.maximum.reduceat(sorted_split, starts)
+    if spans.any():
+        first = int(np.flatnonzero(spans)[0])
+        members = order[starts[first] : (starts[first + 1] if first + 1 < len(starts) else len(order))]
+        example = folder.files[int(members[0])].relative_to(folder.root).as_posix()
+        raise FolderError(
+            f"{folder.root}: the group of {example} (data.group) has images in "
+            f"{[SPLITS[i] for i in np.unique(split[members])]}; one subject must stay in one split folder"
+        )

@@ -5,8 +5,10 @@
   contempt), by the majority rule of the FER+ reference code (microsoft/FERPlus, ferplus.py): single
   votes are dropped as outliers, then an emotion is a row's label when it holds more than half of the
   remaining votes; rows whose majority is unknown or not-a-face, and rows with no majority, are left
-  out (label -1). `soft` is each kept row's remaining votes over the 8 emotions, normalised (the
-  reference's "probability" mode): the target of `train.soft_labels`.
+  out (label -1). `soft` is each kept row's remaining votes over the 8 emotions, normalised: the
+  target of `train.soft_labels`. It is near, not equal to, the reference's "crossentropy" target,
+  which keeps only the top emotions (at most three, until they hold 75% of the votes; its
+  "probability" mode then draws one of those per sample): neither cut is made here.
 
 Every stage that needs labels takes them from here, so the number and names of the classes follow
 the label set everywhere (model files, metrics, fusion, reports)."""

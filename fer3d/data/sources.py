@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from ..config import outside_path
 from ..io import atomic_path
 from .fer2013 import DataError
 
@@ -29,27 +30,33 @@ HOW_TO_PROVIDE = """FER2013 was not found. Provide it in one of these ways:
 
 
 def fetch(source: str, *, sha256: str = "", search_dirs: list[Path], download_dir: Path) -> Path:
-    """Resolve `source` ("auto", a path, a URL or kaggle:owner/name) to a local file or folder."""
+    """Resolve `source` ("auto", a path, a URL or kaggle:owner/name) to a local file or folder. A
+    relative path is the workspace's (as data.shared_dir), also inside a queued experiment's copy;
+    data.sha256, when set, is checked on whatever single file the source resolves to."""
     source = str(source).strip()
-    if source == "auto":
-        for d in search_dirs:
-            for name in LOCAL_CANDIDATES:
-                if (d / name).exists():
-                    return d / name
-        if kaggle_credentials_present():
-            return fetch_kaggle(DEFAULT_KAGGLE.split(":", 1)[1])
-        raise DataError(HOW_TO_PROVIDE.format(raw_dir=search_dirs[0], shared_dir=search_dirs[-1]))
     if source.startswith(("http://", "https://")):
         return fetch_url(source, sha256, download_dir)
-    if source.startswith("kaggle:"):
-        return fetch_kaggle(source.split(":", 1)[1])
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise DataError(
-            f"data.source: {path} does not exist.\n"
-            + HOW_TO_PROVIDE.format(raw_dir=search_dirs[0], shared_dir=search_dirs[-1])
-        )
+    if source == "auto":
+        path = next((d / name for d in search_dirs for name in LOCAL_CANDIDATES if (d / name).exists()), None)
+        if path is None and kaggle_credentials_present():
+            path = fetch_kaggle(DEFAULT_KAGGLE.split(":", 1)[1])
+        if path is None:
+            raise DataError(HOW_TO_PROVIDE.format(raw_dir=search_dirs[0], shared_dir=search_dirs[-1]))
+    elif source.startswith("kaggle:"):
+        path = fetch_kaggle(source.split(":", 1)[1])
+    else:
+        path = outside_path(source)
+        if not path.exists():
+            raise DataError(
+                f"data.source: {path} does not exist.\n"
+                + HOW_TO_PROVIDE.format(raw_dir=search_dirs[0], shared_dir=search_dirs[-1])
+            )
     if sha256:
+        if path.is_dir():
+            raise DataError(
+                f"data.sha256 is set, but data.source {source!r} is the folder {path}: a checksum pins one "
+                "file (a csv, csv.gz or zip); leave data.sha256 empty for a folder"
+            )
         check_sha256(path, sha256)
     return path
 
@@ -109,6 +116,10 @@ def fetch_kaggle(handle: str) -> Path:
         import kagglehub
     except ImportError as e:
         raise DataError(f"data.source kaggle:{handle} needs the kagglehub client: pip install kagglehub") from e
+    cached = newest_cached_version(handle)
+    if cached is not None:  # kagglehub asks Kaggle for the newest version even when it has one: offline, use it
+        print(f"kaggle:{handle}: the cached version {cached} (kaggle:{handle}/versions/{cached} pins it)")
+        handle = f"{handle}/versions/{cached}"
     try:
         root = Path(kagglehub.dataset_download(handle))
     except Exception as e:  # kagglehub raises its own types for auth, network and 404
@@ -125,3 +136,20 @@ def fetch_kaggle(handle: str) -> Path:
     raise DataError(
         f"kaggle:{handle}: downloaded to {root}, but it holds neither fer2013.csv nor train/ and test/ folders"
     )
+
+
+def newest_cached_version(handle: str) -> int | None:
+    """For an unversioned owner/name, the newest version kagglehub finished downloading into its
+    cache (it writes <version>.complete beside versions/<version>/); None otherwise."""
+    parts = handle.strip("/").split("/")
+    if len(parts) != 2:
+        return None
+    try:
+        from kagglehub.config import get_cache_folder
+    except ImportError:
+        return None
+    folder = Path(get_cache_folder()) / "datasets" / parts[0] / parts[1]
+    done = [
+        int(m.stem) for m in folder.glob("*.complete") if m.stem.isdigit() and (folder / "versions" / m.stem).is_dir()
+    ]
+    return max(done, default=None)

@@ -54,13 +54,17 @@ IN_GRAPH = {
 }
 
 
-def in_graph(kind: str, tta_shift: int) -> list[str]:
+def in_graph(kind: str, tta_shift: int, tta_flip: bool = True) -> list[str]:
     """What the exported graph does besides the network, in order (the metadata's `in_graph`)."""
     steps = list(IN_GRAPH[kind])
+    flip = next(i for i, step in enumerate(steps) if step.startswith("flip average"))
     if tta_shift:
         shifted = f"views shifted {tta_shift} px up, down, left, right (edges reflected)"
-        steps.insert(steps.index("flip average"), shifted)
-    return steps
+        steps.insert(flip, shifted)
+        flip += 1
+    if not tta_flip:  # a file trained with train.tta_flip false has no mirror view
+        steps[flip] = "mean over the views" if tta_shift else None
+    return [step for step in steps if step]
 
 
 class NeighbourSum(nn.Module):
@@ -143,7 +147,7 @@ def metadata(payload: dict, source: Path) -> dict:
         "input_stats": stats,
         "landmarks": json_safe(payload.get("landmarks")),
         "graph_input": {"name": name, "dtype": dtype, "shape": ["batch", *shape]},
-        "in_graph": in_graph(kind, int(payload.get("tta_shift", 0))),
+        "in_graph": in_graph(kind, int(payload.get("tta_shift", 0)), bool(payload["tta_flip"])),
         "training": {**json_safe(payload.get("training") or {}), "model_file": source.name, "fer3d": __version__},
     }
 
@@ -230,9 +234,19 @@ def export_models(models_dir: str | Path, out_dir: str | Path, names: Sequence[s
     for n in names:  # every file before any work: a typo should not cost the exports before it
         if not (models_dir / f"{n}.pt").is_file():
             raise FileNotFoundError(f"{models_dir / f'{n}.pt'}: no trained model here; run `dvc repro` first")
-    reports = [export_model(models_dir / f"{n}.pt", out_dir / f"{n}{SUFFIX}") for n in names]
+    # every graph made and checked before any file is written: a failure leaves the folder as it was,
+    # not new graphs beside old ones and a fusion.json fitted to either
+    graphs = {n: checked_graph(read_model_file(models_dir / f"{n}.pt"), models_dir / f"{n}.pt") for n in names}
+    reports = []
+    for n, (data, meta, diff) in graphs.items():
+        save_bytes(out_dir / f"{n}{SUFFIX}", data)
+        reports.append(
+            {"name": meta["name"], "path": str(out_dir / f"{n}{SUFFIX}"), "max_diff": diff, "bytes": len(data)}
+        )
     if (models_dir / FUSION_FILE).is_file():
         save_bytes(out_dir / FUSION_FILE, (models_dir / FUSION_FILE).read_bytes())
+    else:  # an older export's fusion rows would combine these graphs with weights fitted to others
+        (out_dir / FUSION_FILE).unlink(missing_ok=True)
     return reports
 
 

@@ -57,8 +57,9 @@ def decode_metadata(props: dict[str, str], source: str) -> dict:
 
 
 def exported_models(folder: str | Path) -> list[str]:
-    """Names of the exported models (<name>.onnx) in `folder`, sorted."""
-    return sorted(p.stem for p in Path(folder).glob(f"*{SUFFIX}"))
+    """Names of the exported models (<name>.onnx) in `folder`, sorted; hidden files (macOS's ._
+    copies, an interrupted export's temp file) are not models."""
+    return sorted(p.stem for p in Path(folder).glob(f"*{SUFFIX}") if not p.name.startswith("."))
 
 
 def graph_input(

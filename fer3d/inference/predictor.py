@@ -74,13 +74,16 @@ class Predictor:
             wanted = [n for n in names if n in known]
             unknown = [n for n in names if n not in known]
             if unknown:
-                rows = load_fusions(fusion_path)
+                rows = load_fusions(fusion_path) if fusion_path.exists() else {}
                 bad = [n for n in unknown if n not in rows]
                 if bad:
-                    raise ValueError(
-                        f"unknown model or fusion {bad}; models: {sorted(known)}, fusions in "
-                        f"{fusion_path}: {sorted(rows)}"
+                    models = f"models{' exported to ' + str(models_dir) if backend == 'onnx' else ''}: {sorted(known)}"
+                    fusions = (
+                        f"fusions in {fusion_path}: {sorted(rows)}"
+                        if fusion_path.exists()
+                        else f"no {fusion_path}, so no fusion rows"
                     )
+                    raise ValueError(f"unknown model or fusion {bad}; {models}, {fusions}")
                 fusions = {n: rows[n] for n in unknown}
             wanted += [m for f in fusions.values() for m in f.members if m not in wanted]
         load = _loader(backend, device, batch_size, tta_flip, precision)

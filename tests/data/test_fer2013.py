@@ -66,6 +66,11 @@ def test_truncated_file_is_refused(fer_csv_lines, tmp_path):
         (lambda f: [b"9", f[1], f[2]], "data row 3 has emotion '9', expected an integer 0..6"),
         (lambda f: [f[0], f[1], b"Validation"], "data row 3 has Usage 'Validation'"),
         (lambda f: [f[0], f[1].replace(b" ", b" 300 ", 1).split(b" ", 1)[1], f[2]], "data row 3 has pixel value 300"),
+        # 2^32 + 5 used to wrap around to 5 in int32 and pass the 0..255 check
+        (
+            lambda f: [f[0], f[1].replace(b" ", b" 4294967301 ", 1).split(b" ", 1)[1], f[2]],
+            "data row 3 has pixel value 4294967301, expected 0..255",
+        ),
         (
             lambda f: [f[0], f[1].replace(b" ", b" x ", 1).split(b" ", 1)[1], f[2]],
             "data row 3 holds a pixel value that is not an integer",
@@ -255,3 +260,65 @@ def test_kaggle_source_reads_kagglehub_cache(fer_small, tmp_path, monkeypatch):
     path = sources.fetch("kaggle:msambare/fer2013/versions/1", search_dirs=[], download_dir=tmp_path)
     assert path == version_dir
     assert len(data.read_source(path)) == sum(min(1, c) for counts in fer_small.counts().values() for c in counts)
+
+
+def test_an_unversioned_kaggle_handle_uses_the_newest_cached_version_offline(fer_small, tmp_path, monkeypatch):
+    """kagglehub asks Kaggle's API for the newest version before it looks in its cache; with a
+    finished download cached, fetch pins that version and never asks (there is no network here)."""
+    pytest.importorskip("kagglehub")
+    cache = tmp_path / "kagglehub"
+    dataset = cache / "datasets" / "msambare" / "fer2013"
+    msambare_zip(fer_small, tmp_path / "fer.zip", per_class=1)
+    for version in (1, 2, 3):  # version 3's download never finished: no marker
+        with zipfile.ZipFile(tmp_path / "fer.zip") as z:
+            z.extractall(dataset / "versions" / str(version))
+        if version < 3:
+            (dataset / f"{version}.complete").write_text("")
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(cache))
+    assert sources.newest_cached_version("msambare/fer2013") == 2
+    assert sources.fetch("kaggle:msambare/fer2013", search_dirs=[], download_dir=tmp_path) == dataset / "versions" / "2"
+    assert sources.newest_cached_version("someone/else") is None
+
+
+def test_sha256_is_checked_on_local_and_auto_files_and_refused_for_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle"))
+    digest = hashlib.sha256(FER_CSV.read_bytes()).hexdigest()
+    found = sources.fetch("auto", sha256=digest, search_dirs=[FER_CSV.parent], download_dir=tmp_path)
+    assert found == FER_CSV
+    with pytest.raises(DataError, match=f"sha256 is {digest}, expected {'0' * 64}"):
+        sources.fetch("auto", sha256="0" * 64, search_dirs=[FER_CSV.parent], download_dir=tmp_path)
+    (tmp_path / "faces").mkdir()
+    with pytest.raises(DataError, match="data.sha256 is set, but data.source .* is the folder .*faces: a checksum"):
+        sources.fetch(str(tmp_path / "faces"), sha256=digest, search_dirs=[], download_dir=tmp_path)
+
+
+def test_a_relative_source_is_the_workspaces_also_in_a_queued_experiment(tmp_path, monkeypatch):
+    workspace = tmp_path / "project"
+    copy = workspace / ".dvc" / "tmp" / "exps" / "run1"  # where `dvc exp run --queue` runs the stages
+    (copy).mkdir(parents=True)
+    (copy / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "fer2013.csv").write_text("emotion,pixels,Usage\n")
+    monkeypatch.chdir(copy)
+    monkeypatch.delenv("FER3D_ROOT", raising=False)
+    path = sources.fetch("../shared/fer2013.csv", search_dirs=[], download_dir=tmp_path)
+    assert path == tmp_path / "shared" / "fer2013.csv"
+
+
+def test_trailing_blank_lines_a_csv_inside_a_zip_and_macos_metadata(fer_csv_lines, fer_small, tmp_path):
+    table = csv_bytes(fer_csv_lines[:6])
+    assert len(data.parse_csv(table + b"\n\r\n")) == 5  # blank lines at the end are not a truncated row
+    with zipfile.ZipFile(tmp_path / "fer2013.zip", "w") as z:  # the csv zipped, as `auto` may find it
+        z.writestr("fer2013/fer2013.csv", table)
+        z.writestr("__MACOSX/fer2013/._fer2013.csv", b"AppleDouble")
+    zipped = data.read_source(tmp_path / "fer2013.zip")
+    assert (zipped.images == data.parse_csv(table).images).all() and (zipped.row == np.arange(5)).all()
+    # an image folder unzipped on a Mac: __MACOSX/ and ._ files beside the faces are not faces
+    msambare_zip(fer_small, tmp_path / "fer.zip", per_class=1)
+    with zipfile.ZipFile(tmp_path / "fer.zip") as z:
+        z.extractall(tmp_path / "folder")
+    expected = len(data.read_source(tmp_path / "folder"))
+    (tmp_path / "folder" / "__MACOSX" / "train" / "angry").mkdir(parents=True)
+    (tmp_path / "folder" / "__MACOSX" / "train" / "angry" / "._Training_1.png").write_bytes(b"AppleDouble")
+    (tmp_path / "folder" / "train" / "angry" / "._Training_1.png").write_bytes(b"AppleDouble")
+    assert len(data.read_source(tmp_path / "folder")) == expected

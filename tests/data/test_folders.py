@@ -178,7 +178,50 @@ def test_a_class_too_small_to_split_is_named(fer_small, tmp_path):
 
     write_images(tmp_path, fer_small.images[:20], fer_small.label[:20], sizes=(48,))
     folder = scan(tmp_path)
-    with pytest.raises(FolderError, match="a class has fewer than 10 images to split from"):
+    with pytest.raises(FolderError, match=r"fewer than 10 images to split a val split from in \{'angry': "):
         assign_splits(folder, folder.groups(None), seed=0)
     with pytest.raises(FolderError, match=r"3 group\(s\) cannot be split 10 ways"):
         assign_splits(folder, folder.groups(r"subject(\d)"), seed=0)
+
+
+def test_split_folders_name_the_train_class_that_is_missing_or_short(fer_small, tmp_path):
+    from fer3d.data.folders import assign_splits
+
+    happy, sad, angry = (np.flatnonzero(fer_small.label == EMOTIONS.index(c)) for c in ("happy", "sad", "angry"))
+    write_images(tmp_path / "train", fer_small.images[happy[:5]], fer_small.label[happy[:5]], sizes=(48,))
+    write_images(tmp_path / "train", fer_small.images[sad[:5]], fer_small.label[sad[:5]], sizes=(48,))
+    test_rows = np.r_[happy[5:7], sad[5:7]]
+    write_images(tmp_path / "test", fer_small.images[test_rows], fer_small.label[test_rows], sizes=(48,))
+    folder = scan(tmp_path)
+    # 5 happy and 5 sad training faces: a val split needs 9 of each, and the message names them
+    with pytest.raises(FolderError, match=r"fewer than 9 train/ images .* in \{'happy': 5, 'sad': 5\}.*add a val/"):
+        assign_splits(folder, folder.groups(None), seed=0)
+    write_images(tmp_path / "test", fer_small.images[angry[:2]], fer_small.label[angry[:2]], sizes=(48,))
+    folder = scan(tmp_path)
+    with pytest.raises(FolderError, match=r"no train/ images of \['angry'\], which the other splits hold"):
+        assign_splits(folder, folder.groups(None), seed=0)
+
+
+def test_a_subject_in_two_split_folders_is_refused(fer_small, tmp_path):
+    from fer3d.data.folders import assign_splits
+
+    for split, rows in (("train", slice(0, 40)), ("val", slice(40, 50)), ("test", slice(50, 60))):
+        write_images(tmp_path / split, fer_small.images[rows], fer_small.label[rows], sizes=(48,))
+    folder = scan(tmp_path)
+    assert len(assign_splits(folder, folder.groups(None), seed=0)) == 60  # each face its own group: fine
+    # subject0 has faces under train/, val/ and test/: the test faces' people were trained on
+    with pytest.raises(
+        FolderError, match=r"the group of (train|val|test)/.*/subject0/.* has images in \['train', 'val', 'test'\]"
+    ):
+        assign_splits(folder, folder.groups(r"subject(\d)"), seed=0)
+
+
+def test_hidden_files_are_not_faces_and_a_group_must_capture(fer_small, tmp_path):
+    written = write_images(tmp_path, fer_small.images[:12], fer_small.label[:12], sizes=(48,))
+    (written[0].parent / "._img000.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS metadata
+    (tmp_path / "__MACOSX").mkdir()
+    (tmp_path / "__MACOSX" / "x.png").write_bytes(b"junk")
+    folder = scan(tmp_path)
+    assert len(folder.files) == 12
+    with pytest.raises(FolderError, match=r"matches none of 12 file path\(s\)"):
+        folder.groups(r"person(\d)|img")  # matches every file, but never with its group

@@ -193,6 +193,23 @@ def test_onnx_predictor_runs_without_torch(tiny_repo, exported, private_test, tm
         assert np.abs(got[name] - expected.probas[name]).max() <= TOLERANCE, name
 
 
+def test_a_failed_export_leaves_the_folder_as_it_was(tiny_repo, exported, tmp_path):
+    from fer3d.inference.onnx_export import export_models
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(tiny_repo / "models" / "cnn.pt", models / "cnn.pt")
+    (models / "vgg.pt").write_bytes(b"not a model file")  # fails after cnn's graph was made
+    before = shutil.copytree(exported, tmp_path / "onnx")
+    state = {f.name: f.read_bytes() for f in before.iterdir()}
+    with pytest.raises(ValueError, match="vgg.pt"):
+        export_models(models, before, ["cnn", "vgg"])
+    assert {f.name: f.read_bytes() for f in before.iterdir()} == state  # no new cnn beside the old vgg
+    # a models folder without fusion.json: the older export's fusion rows go, they were fitted to other models
+    export_models(models, before, ["cnn"])
+    assert not (before / "fusion.json").exists() and (before / "cnn.onnx").read_bytes() != b""
+
+
 def test_user_mistakes_get_one_line_errors(tiny_repo, exported, tmp_path):
     a_file = tmp_path / "taken"
     a_file.write_text("")

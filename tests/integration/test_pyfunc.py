@@ -122,21 +122,34 @@ def test_bad_rows_get_errors_while_good_rows_work(model, photo, predict_entry):
 
     ramp = np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))
     no_face = cv2.imencode(".png", np.dstack([ramp, ramp[::-1], ramp]))[1].tobytes()
+    flat = cv2.imencode(".png", np.zeros((7200, 7200), np.uint8))[1].tobytes()  # 52 MP in ~100 KB
+    sky = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 20000 +X 20000\n"  # OpenCV would start on 1.6 GB
     rows = [
         {"image": "%% not base64 %%", "name": "junk"},
         {"image": b64(b"this is not a jpeg"), "name": "broken.jpg"},
         {"image": b64(no_face), "name": "gradient.png"},
         {"image": "data:image/jpeg;base64," + b64(photo), "name": predict_entry["file"]},
         {"image": b64(photo)},
+        {"image": b64(flat), "name": "flat.png"},
+        {"image": b64(sky), "name": "sky.hdr"},
+        {"image": "  ", "name": "blank"},
+        {"name": "no image"},
     ]
     out = model.predict(_frame(rows))
-    assert [e["file"] for e in out] == ["junk", "broken.jpg", "gradient.png", predict_entry["file"], "row 4"]
+    assert [e["file"] for e in out] == [
+        *("junk", "broken.jpg", "gradient.png", predict_entry["file"], "row 4"),
+        *("flat.png", "sky.hdr", "blank", "no image"),
+    ]
     assert "junk: 'image' is not valid base64" in out[0]["error"]
     assert "broken.jpg: not a readable image" in out[1]["error"]
     assert "gradient.png: no face found" in out[2]["error"]
-    assert all(e["faces"] == [] for e in out[:3])
+    assert all(e["faces"] == [] for e in out[:3] + out[5:])
     assert_same_entry(out[3], predict_entry)
     assert_same_entry(out[4], {**predict_entry, "file": "row 4"})
+    assert out[5]["error"] == "flat.png: 7200x7200 image (52 megapixels); the limit is 50 megapixels"
+    assert out[6]["error"].startswith("sky.hdr: not a readable image (expected one of .jpg")
+    assert out[7]["error"] == "blank: 'image' is empty; expected a base64-encoded image file"
+    assert out[8]["error"] == "no image: 'image' is missing; expected a base64-encoded image file"
 
 
 def test_crops_and_align_columns_are_used(model, photo, predict_entry):

@@ -72,3 +72,43 @@ def test_decode_refuses_foreign_or_damaged_metadata(change, message):
 def test_a_file_without_our_metadata_is_refused():
     with pytest.raises(ValueError, match="found None"):
         decode_metadata({"producer": json.dumps("someone else")}, "m.onnx")
+
+
+def test_in_graph_says_what_the_graph_does_with_and_without_the_mirror():
+    from fer3d.inference.onnx_export import in_graph
+
+    assert in_graph("image", 0) == ["(x / 255 - mean) / std", "flip average", "softmax"]
+    shifted = "views shifted 2 px up, down, left, right (edges reflected)"
+    assert in_graph("image", 2) == ["(x / 255 - mean) / std", shifted, "flip average", "softmax"]
+    # a model trained with train.tta_flip false: no mirror view, so no flip average in its graph
+    assert in_graph("image", 0, tta_flip=False) == ["(x / 255 - mean) / std", "softmax"]
+    assert in_graph("image", 2, tta_flip=False) == ["(x / 255 - mean) / std", shifted, "mean over the views", "softmax"]
+    assert in_graph("landmarks", 0, tta_flip=False) == ["softmax"]
+
+
+def test_hidden_onnx_files_are_not_models(tmp_path):
+    from fer3d.inference.onnx_runtime import exported_models
+
+    for name in ("cnn.onnx", "._resnet.onnx", ".vgg.onnx.x1y2.onnx", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert exported_models(tmp_path) == ["cnn"]
+
+
+def test_models_option_names_each_model_once_and_refuses_naming_none():
+    from fer3d.app.commands.options import model_names
+
+    assert model_names(None) is None
+    assert model_names(" cnn, resnet,cnn ,fusion") == ["cnn", "resnet", "fusion"]
+    with pytest.raises(ValueError, match=r"--models ' , ' names no model; give comma-separated names"):
+        model_names(" , ")
+
+
+def test_a_model_missing_from_an_export_folder_is_named_as_such(tmp_path):
+    from fer3d.inference.predictor import Predictor
+
+    (tmp_path / "cnn.onnx").write_bytes(b"x")  # never loaded: the name check comes first
+    with pytest.raises(
+        ValueError,
+        match=r"unknown model or fusion \['resnet'\]; models exported to .*: \['cnn'\], no .*fusion.json, so no",
+    ):
+        Predictor.from_dir(tmp_path, ["resnet"], backend="onnx")

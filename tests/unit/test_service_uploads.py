@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer3d.app.service import MAX_PIXELS, ApiError, Service, Upload
+from fer3d.app.faces import MAX_PIXELS
+from fer3d.app.service import ApiError, Service, Upload
 
 
 def png(width: int, height: int) -> bytes:

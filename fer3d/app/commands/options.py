@@ -6,8 +6,14 @@ import argparse
 
 
 def model_names(value: str | None) -> list[str] | None:
-    """--models "a, b,fusion" -> ["a", "b", "fusion"]; None (every model of the folder) when not given."""
-    return [n.strip() for n in value.split(",") if n.strip()] if value else None
+    """--models "a, b,fusion" -> ["a", "b", "fusion"] (each once); None (every model of the folder)
+    when not given; ValueError when given but naming none (",": not "every model", nor "no model")."""
+    if value is None:
+        return None
+    names = list(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    if not names:
+        raise ValueError(f"--models {value!r} names no model; give comma-separated names, e.g. cnn,resnet,fusion")
+    return names
 
 
 def add_face_options(p, align_help: str = "level the eyes before cropping (default: on)") -> None:
