@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from ..data.folders import LabelledFolder, folder_faces
 from ..evaluation.crossdata import DEFAULT_RESAMPLES, score_on_set
 from ..inference import Predictor
@@ -42,7 +44,11 @@ def evaluate_folder(
         "notes": faces.notes,
         "mesh_found": int(scores.has_mesh.sum()) if scores.has_mesh is not None else None,
         "group_pattern": group_pattern,
-        "interval": f"95% percentile bootstrap over {'groups' if group_pattern else 'images'}, {resamples} resamples",
+        "interval": (
+            f"95% percentile bootstrap over {'groups' if group_pattern else 'images'}, {resamples} resamples"
+            if len(np.unique(groups[faces.kept])) > 1
+            else "none: every scored image is in one group, so no resample differs from another"
+        ),
         "model_classes": predictor.classes,
         "models": results,
     }
@@ -51,7 +57,9 @@ def evaluate_folder(
 def table(result: dict, names: Sequence[str]) -> str:
     """One line per model: images, accuracy and macro-F1 with their 95% intervals, exclusions."""
 
-    def cell(value: float, interval: list[float]) -> str:
+    def cell(value: float, interval: list[float] | None) -> str:
+        if interval is None:  # one group: no resample differs from another
+            return f"{100 * value:5.1f} [one group: no interval]"
         return f"{100 * value:5.1f} [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
 
     rows = [["model", "images", "accuracy [95% CI]", "macro-F1 [95% CI]", "excluded"]]
@@ -60,7 +68,7 @@ def table(result: dict, names: Sequence[str]) -> str:
         if r["accuracy"] is None:
             rows.append([name, "0", "-", "-", "no image of a class it knows"])
             continue
-        ci = r["interval_95"]
+        ci = r.get("interval_95") or {"accuracy": None, "macro_f1": None}
         excluded = ", ".join(f"{c} {n}" for c, n in r["excluded"].items()) or "-"
         rows.append(
             [name, str(r["images"]), cell(r["accuracy"], ci["accuracy"]), cell(r["macro_f1"], ci["macro_f1"]), excluded]

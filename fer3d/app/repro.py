@@ -6,15 +6,18 @@ with more cores than that, the rest would sit idle. Here each stage is handed to
 `dvc repro --single-item` as soon as every stage it depends on has finished, up to `jobs` at a time
 (default: cores / train.threads), the longest first (by the seconds its metrics recorded last
 time), so resnet starts at once and the short stages fill the other cores. DVC still decides what
-is up to date, takes its locks and writes dvc.lock, so the outcome is the one `dvc repro` gives,
-bit for bit.
+is up to date, takes its locks and writes dvc.lock, so every output and lock entry is the one
+`dvc repro` gives (a stage new to dvc.lock is added when it finishes, so in a fresh lock the entries
+may stand in another order). A failure leaves only its downstream not run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -52,10 +55,12 @@ class Outcome:
     not_run: list[str] = field(default_factory=list)  # downstream of a failure, or never started
     wall_seconds: float = 0.0
     interrupted: bool = False
+    running_at_interrupt: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[StageRun]:
-        return [r for r in self.runs if r.returncode != 0]
+        """Stages that ended with an error (a running stage has no return code yet)."""
+        return [r for r in self.runs if r.returncode not in (0, None)]
 
 
 def cores() -> int:
@@ -198,7 +203,7 @@ def run(
     out: TextIO | None = None,
 ) -> Outcome:
     """Run `stages` (all up to `jobs` at once, each after its upstream) with `dvc repro`;
-    a failure starts nothing new, lets the running stages finish, and leaves its downstream not run."""
+    a failure leaves its downstream not run, and every stage that does not read from it still runs."""
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, found {jobs}")
     return Scheduler(root, stages, jobs, force, out or sys.stdout).run()
@@ -224,8 +229,7 @@ class Scheduler:
         start = time.perf_counter()
         try:
             while True:
-                if not self.outcome.failed:
-                    self.launch_ready()
+                self.launch_ready()  # a failed stage never joins `done`: only its downstream waits forever
                 if not self.running:
                     break
                 r = self.finished.get()
@@ -233,14 +237,47 @@ class Scheduler:
                 if r.returncode == 0:
                     self.done.add(r.stage.name)
         except KeyboardInterrupt:
-            # Ctrl-C reached the stages too (same process group): a training stage keeps its checkpoint.
             self.outcome.interrupted = True
-            for follower in self.followers:  # each ends once its stage has exited and its output is read
-                follower.join()
+            self.outcome.running_at_interrupt = list(self.running)
+            self.stop_running()
         self.outcome.wall_seconds = time.perf_counter() - start
         started = {r.stage.name for r in self.outcome.runs}
         self.outcome.not_run = [n for n in self.stages if n not in started]
         return self.outcome
+
+    def stop_running(self, grace: float = 10.0) -> None:
+        """After Ctrl-C. In a terminal the signal reached the stages too (one process group) and they
+        stop on their own, a training keeping its checkpoint. A stage still running after `grace`
+        seconds was not signalled (a supervisor or an IDE signalled this process alone): its process
+        tree gets SIGINT (dvc itself ignores it while its command runs), then, `grace` later, SIGTERM.
+        A second Ctrl-C sends SIGTERM at once."""
+        try:
+            for signal_to_send in (signal.SIGINT, signal.SIGTERM):
+                deadline = time.monotonic() + grace
+                for r in list(self.running.values()):
+                    try:
+                        r.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                    except subprocess.TimeoutExpired:
+                        signal_tree(r.process.pid, signal_to_send)
+            for follower in self.followers:  # each ends once its stage has exited and its output is read
+                follower.join()
+        except KeyboardInterrupt:
+            for r in self.running.values():
+                signal_tree(r.process.pid, signal.SIGTERM)
+            for follower in self.followers:
+                follower.join()
+
+    def show(self, r: StageRun, line: str) -> None:
+        """A stage's line on the terminal, prefixed with its name; once the terminal is gone (`fer3d
+        repro | head`, a closed pipe) the lines go to the stages' logs only."""
+        with self.printing:
+            if self.out is None:
+                return
+            try:
+                self.out.write(f"{r.stage.name:<{self.width}} | {line}")
+                self.out.flush()
+            except (OSError, ValueError):  # BrokenPipeError, or a closed file
+                self.out = None
 
     def launch_ready(self) -> None:
         for stage in ready_stages(self.stages, self.done, {r.stage.name for r in self.outcome.runs}):
@@ -275,13 +312,31 @@ class Scheduler:
                     log.write(line)
                     log.flush()
                     r.skipped = r.skipped or any(mark in line for mark in SKIPPED_MARKS)
-                    with self.printing:
-                        self.out.write(f"{r.stage.name:<{self.width}} | {line}")
-                        self.out.flush()
+                    self.show(r, line)
         finally:  # whatever happened to the output, the scheduler hears that the stage ended
+            for _ in r.process.stdout:  # and the stage is never left blocked on a full pipe
+                pass
             r.returncode = r.process.wait()
             r.seconds = time.perf_counter() - r.started
             self.finished.put(r)
+
+
+def signal_tree(pid: int, sig: int) -> None:
+    """`sig` to `pid` and every process below it (read from /proc; elsewhere to `pid` alone)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:  # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo += children.get(tree[-1], [])
+    for member in reversed(tree):  # the command first, then the dvc that waits for it
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # ended meanwhile
+            os.kill(member, sig)
 
 
 def summary(outcome: Outcome) -> list[str]:
@@ -289,7 +344,7 @@ def summary(outcome: Outcome) -> list[str]:
     ran = [r for r in outcome.runs if r.returncode == 0 and not r.skipped]
     lines = []
     for r in outcome.runs:
-        if r.returncode != 0 and outcome.interrupted:
+        if r.returncode != 0 and r.stage.name in outcome.running_at_interrupt:
             what = f"interrupted; its log: {r.log}"
         elif r.returncode:
             what = f"failed (exit {r.returncode}); its log: {r.log}"

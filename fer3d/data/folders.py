@@ -79,6 +79,8 @@ class LabelledFolder:
         return LabelledFolder(self.root, [self.files[i] for i in idx], [self.labels[i] for i in idx], splits)
 
     def only_split(self, split: str) -> LabelledFolder:
+        """The files of one split, named as the folders may name it ('testing', 'validation', ...)."""
+        split = SPLIT_SYNONYMS.get(split.lower(), split)
         if self.splits is None:
             raise FolderError(f"{self.root}: has no <split>/ folders; cannot take its {split!r} split")
         if split not in self.splits:

@@ -30,11 +30,14 @@ def accuracy_of(confusion: np.ndarray) -> np.ndarray:
 
 
 def macro_f1_of(confusion: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Macro-F1 of (..., k, k) confusion matrices over the class indices `classes` (those the set has)."""
+    """Macro-F1 of (..., k, k) confusion matrices over the class indices `classes` (those the set
+    has) that each matrix holds true images of: a bootstrap resample that happens to draw no image
+    of a rare class averages over the others, instead of counting that class as F1 0."""
     tp = np.diagonal(confusion, axis1=-2, axis2=-1)
     true_n, pred_n = confusion.sum(-1), confusion.sum(-2)
-    f1 = 2 * tp / np.maximum(true_n + pred_n, 1)
-    return f1[..., classes].mean(-1)
+    f1 = (2 * tp / np.maximum(true_n + pred_n, 1))[..., classes]
+    held = true_n[..., classes] > 0
+    return (f1 * held).sum(-1) / np.maximum(held.sum(-1), 1)
 
 
 def bootstrap(
@@ -83,6 +86,6 @@ def score_on_set(
         "confusion": {"classes": list(model_classes), "counts": confusion.tolist()},
         "excluded": excluded,
     }
-    if known.any():
+    if known.any() and len(group_conf) > 1:  # one group: every resample is the same, no interval
         out["interval_95"] = bootstrap(group_conf, present, resamples, seed)
     return out

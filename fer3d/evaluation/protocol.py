@@ -77,9 +77,9 @@ def score_model(proba: np.ndarray, label: np.ndarray, sets: Subsets, classes: tu
     pred = proba.argmax(1)
     return {
         "test": score(label[sets.test], pred[sets.test], with_classes=True, classes=classes),
-        "public_private": score(label[sets.public_private], pred[sets.public_private]),
-        "dedup": score(label[sets.dedup], pred[sets.dedup]),
-        "found_only": score(label[sets.found], pred[sets.found]),
+        "public_private": score(label[sets.public_private], pred[sets.public_private], classes=classes),
+        "dedup": score(label[sets.dedup], pred[sets.dedup], classes=classes),
+        "found_only": score(label[sets.found], pred[sets.found], classes=classes),
         "ferplus": score(sets.ferplus_label, pred[sets.ferplus]) if len(sets.ferplus) else None,
     }
 

@@ -340,8 +340,8 @@ def _epochs(run: Run, state: TrainState, key: str, checkpoint: Path, tracker, pr
             "train_samples_per_second": trained["train_samples_per_second"],
         }
         state.record(row, val_acc, run.evaluated)
+        ckpt.save(checkpoint, key, run, state)  # before logging, which may wait on a dead server: Ctrl-C keeps it
         _log_epoch(cfg, row, state, tracker)
-        ckpt.save(checkpoint, key, run, state)
         patience = int(cfg["patience"])
         if patience and state.bad_epochs >= patience:
             return True

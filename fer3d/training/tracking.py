@@ -89,7 +89,7 @@ SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DAGSHUB_USER
 
 def redact(text: str) -> str:
     """`text` (a URI, an error message) without any user:password@ part or known secret value."""
-    text = re.sub(r"(?<=//)[^/@\s]+@", "***@", str(text))
+    text = re.sub(r"(?<=//)[^/\s]*@", "***@", str(text))  # up to the last @ of the authority: p@ss too
     for name in SECRET_ENV:
         secret = os.environ.get(name)
         if secret and len(secret) >= 4:
@@ -251,6 +251,12 @@ class Tracker:
         with _sqlite_store_lock(self.uri):  # the first use of a store creates and migrates its tables
             client = mlflow.MlflowClient(tracking_uri=self.uri)
             experiment = client.get_experiment_by_name(self.experiment)
+        if experiment is not None and experiment.lifecycle_stage == "deleted":
+            raise RuntimeError(
+                f"the MLflow experiment {self.experiment!r} (id {experiment.experiment_id}) is deleted in "
+                f"{redact(self.uri)}; `mlflow experiments restore --experiment-id {experiment.experiment_id}` "
+                "brings it back (or delete it for good with `mlflow gc`)"
+            )
         if experiment is not None:
             experiment_id = experiment.experiment_id
         else:
@@ -270,7 +276,10 @@ class Tracker:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self.active:
-            status = "FINISHED" if exc_type is None else ("KILLED" if exc_type is KeyboardInterrupt else "FAILED")
+            from .loop import TrainingInterrupted  # the loop's Ctrl-C (imported here: the loop pulls in torch)
+
+            stopped = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, TrainingInterrupted))
+            status = "FINISHED" if exc_type is None else ("KILLED" if stopped else "FAILED")
             self._guard("end run", self._client.set_terminated, self.run_id, status)
         return False  # never swallow the body's exception
 

@@ -78,8 +78,9 @@ def test_photos_are_detected_and_a_faceless_picture_is_dropped(tiny_repo, public
 
 
 def test_groups_and_bad_input_get_clear_errors(tiny_repo, public_folder, tmp_path):
+    # the tens digit of each file's row: several groups (its first two digits are "00" for all: one group)
     grouped = fer3d_cli(
-        tiny_repo, "evaluate-folder", str(public_folder), "--group", r"/(\d\d)", "--models", "cnn", "--out", "-"
+        tiny_repo, "evaluate-folder", str(public_folder), "--group", r"/\d\d\d(\d)", "--models", "cnn", "--out", "-"
     )
     assert grouped.returncode == 0, grouped.stderr[-2000:]
     assert "bootstrap over groups" in grouped.stdout
@@ -122,3 +123,23 @@ def test_evaluate_extra_stage_scores_the_sets_params_name(tiny_repo, public_fold
         assert "evaluate_extra@pub" in run_dvc(repo, "status", env=QUIET).stdout
     finally:
         (public_folder / "sad" / "copy.png").unlink()
+
+
+def test_a_split_folder_is_scored_on_its_test_split_unless_asked(tiny_repo, public_folder, tmp_path):
+    """train/ and testing/ copies of the folder (the models saw neither): by default only the test
+    split is scored, as the evaluate_extra stage scores it; `--split all` scores both, and the JSON
+    says which; the folder's own split name is understood."""
+    split_folder = tmp_path / "split"
+    shutil.copytree(public_folder, split_folder / "train")
+    shutil.copytree(public_folder, split_folder / "testing")
+    runs, printed = {}, {}
+    for split in (None, "all", "testing"):
+        out = tmp_path / f"{split}.json"
+        args = ["--split", split] if split else []
+        result = fer3d_cli(tiny_repo, "evaluate-folder", str(split_folder), *args, "--models", "cnn", "--out", str(out))
+        assert result.returncode == 0, result.stderr[-2000:]
+        runs[split], printed[split] = json.loads(out.read_text()), result.stdout
+    assert "scoring its test split, as the evaluate_extra stage does" in printed[None]
+    assert (runs[None]["split"], runs["all"]["split"], runs["testing"]["split"]) == ("test", "all", "testing")
+    assert runs[None]["used"] == runs["testing"]["used"] == 60 and runs["all"]["used"] == 120
+    assert runs[None]["models"]["cnn"]["accuracy"] == runs["all"]["models"]["cnn"]["accuracy"]  # the same faces twice

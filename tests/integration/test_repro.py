@@ -166,6 +166,45 @@ def test_failure_stops_its_downstream_only(tmp_path):
     assert lines[-1].startswith("1 stage(s) ran, 0 up to date, 1 failed, 1 not run")
 
 
+def test_a_freed_core_takes_the_next_stage_while_a_long_one_runs(tmp_path):
+    """Two jobs, one long stage and three short ones: the short ones follow each other on the
+    second core while the long one runs (they used to wait until every running stage had ended)."""
+    # 12 s: room for three `dvc repro` start-ups of a few seconds each on a loaded machine
+    stages = {"long": stage("long.txt", 12.0), **{n: stage(f"{n}.txt", 0.3) for n in ("b", "c", "d")}}
+    root = make_project(tmp_path, stages)
+    outcome = run_quiet(root, jobs=2)
+    assert not outcome.failed
+    long = interval(root, "long.txt")
+    assert all(interval(root, f"{n}.txt")[1] < long[1] for n in ("b", "c", "d"))
+
+
+def test_a_failure_lets_stages_that_do_not_read_it_run(tmp_path):
+    """One job: the broken stage fails first; the independent stage after it still runs."""
+    root = make_project(
+        tmp_path,
+        {
+            "broken": stage("broken.txt", fail=True),
+            "independent": stage("independent.txt", 0.1),
+            "after_broken": stage("after.txt", 0.1, deps=("broken.txt",)),
+        },
+    )
+    outcome = run_quiet(root, jobs=1)
+    assert [r.stage.name for r in outcome.failed] == ["broken"] and outcome.not_run == ["after_broken"]
+    assert (root / "independent.txt").exists()
+
+
+def test_a_closed_terminal_does_not_stop_the_stages_or_their_logs(tmp_path):
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError("fer3d repro | head: the reader is gone")
+
+    many_lines = f'{sys.executable} -c "print(chr(10).join(map(str, range(20000))))" && echo done > loud.txt'
+    root = make_project(tmp_path, {"loud": {"cmd": many_lines, "outs": ["loud.txt"]}})
+    outcome = repro.run(root, repro.pipeline_stages(root), 1, out=ClosedPipe())
+    assert [r.returncode for r in outcome.runs] == [0] and (root / "loud.txt").exists()
+    assert "19999" in outcome.runs[0].log.read_text()  # the whole output, not the line before the break
+
+
 def test_targets_take_their_upstream_and_groups(diamond):
     assert set(repro.pipeline_stages(diamond, ["c"])) == {"a", "b", "c"}
     outcome = run_quiet(diamond, jobs=2, targets=["c"])
@@ -277,3 +316,33 @@ def test_ctrl_c_reaches_the_running_stages(diamond):
     assert "slow: interrupted; its log:" in output and "after: not run" in output, output
     assert "interrupted (Ctrl-C): 0 stage(s) ran" in output, output
     assert not (diamond / "slow.txt").exists() and not (diamond / "after.txt").exists()
+
+
+def test_ctrl_c_sent_to_fer3d_repro_alone_still_stops_its_stages(diamond):
+    """A supervisor or an IDE's stop button signals the process, not its group: the stage that
+    heard nothing is sent SIGINT after a grace period, and fer3d repro exits 130."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("FER3D_ROOT", None)
+    (diamond / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"slow": stage("slow.txt", 120)}}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fer3d", "repro", "--jobs", "1"],
+        cwd=diamond,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    for line in proc.stdout:
+        if line.startswith("slow") and "> " in line:
+            break
+    time.sleep(1)
+    os.kill(proc.pid, signal.SIGINT)  # the process alone
+    try:
+        output = proc.communicate(timeout=60)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"fer3d repro still running 60 s after its SIGINT; its output:\n{proc.communicate()[0]}")
+    assert proc.returncode == 130, output
+    assert "slow: interrupted; its log:" in output and not (diamond / "slow.txt").exists(), output

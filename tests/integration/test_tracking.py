@@ -347,6 +347,20 @@ def test_local_default_store(tmp_path):
     assert torch.equal(loaded(x), result["model"](x))
 
 
+def test_an_interrupted_training_is_killed_and_a_deleted_experiment_is_named(tmp_path, capfd):
+    from fer3d.training.loop import TrainingInterrupted
+
+    with pytest.raises(TrainingInterrupted), Tracker(experiment="fer3d", run_name="cnn") as tracker:
+        raise TrainingInterrupted(2, tmp_path / "cnn.ckpt")  # what the loop raises on Ctrl-C
+    client = mlflow.MlflowClient(tracker.uri)
+    assert client.get_run(tracker.run_id).info.status == "KILLED"
+    client.delete_experiment(client.get_experiment_by_name("fer3d").experiment_id)
+    with Tracker(experiment="fer3d", run_name="cnn") as again:
+        pass
+    assert again.status.startswith("failed")  # one warning, training goes on
+    assert "is deleted in" in capfd.readouterr().err and "mlflow experiments restore --experiment-id" in again.status
+
+
 def test_dagshub_repo_gives_uri_and_credentials_only_with_a_token():
     os.environ["DAGSHUB_REPO"] = "alice/fer3d"
     assert tracking.resolve_tracking_uri() == "https://dagshub.com/alice/fer3d.mlflow"
@@ -361,6 +375,7 @@ def test_dagshub_repo_gives_uri_and_credentials_only_with_a_token():
     with pytest.raises(tracking.TrackingConfigError, match="DAGSHUB_REPO must be 'owner/repo'"):
         tracking.resolve_tracking_uri()
     assert tracking.redact("https://user:pw@dagshub.com/x.mlflow") == "https://***@dagshub.com/x.mlflow"
+    assert tracking.redact("https://bob:p@ss@host/x") == "https://***@host/x"  # an @ in the password
 
 
 def test_flatten():

@@ -91,3 +91,18 @@ def test_classes_the_model_lacks_are_excluded_and_absent_classes_leave_macro_f1(
     assert r["macro_f1"] == pytest.approx(
         f1_score(true, proba[keep].argmax(1), labels=present, average="macro"), abs=1e-5
     )
+
+
+def test_a_rare_class_left_out_of_a_resample_does_not_pull_macro_f1_down():
+    """A perfect model on 97 happy and 3 fear faces: macro-F1 is 1 in every resample, whether or not
+    it drew a fear face (it used to count fear as F1 0 there: [0.5, 1.0])."""
+    labels = ["happy"] * 97 + ["fear"] * 3
+    proba = np.eye(7)[[CLASSES.index(c) for c in labels]]
+    r = score_on_set(proba, labels, CLASSES, np.arange(100), resamples=2000, seed=0)
+    assert r["macro_f1"] == 1.0 and r["interval_95"]["macro_f1"] == [1.0, 1.0]
+
+
+def test_one_group_gets_no_interval():
+    proba, labels = predictions(50, 0.6, seed=4)
+    r = score_on_set(proba, labels, CLASSES, np.zeros(50, int))
+    assert r["groups"] == 1 and "interval_95" not in r and r["accuracy"] is not None

@@ -24,7 +24,12 @@ def add_evaluate_folder(subparsers) -> None:
         help="regex on each file's path below FOLDER naming its group (the first capture group, else the match), "
         "e.g. 'S\\d+' for CK+ subjects: the bootstrap resamples whole groups (default: each image its own group)",
     )
-    p.add_argument("--split", default=None, help="score only this split of a <split>/<class>/* folder (e.g. test)")
+    p.add_argument(
+        "--split",
+        default=None,
+        help="which split of a <split>/<class>/* folder to score (default: test, as the evaluate_extra stage; "
+        "`all`: every split, training images included)",
+    )
     p.add_argument("--models", default=None, help="comma-separated model and/or fusion names (default: all)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
@@ -45,13 +50,21 @@ def cmd_evaluate_folder(args) -> int:
     if args.out != "-" and Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a folder; give a file name for the JSON")
     folder = folders.scan(args.folder)
-    if args.split:
-        folder = folder.only_split(args.split)
+    split = None
+    if folder.splits is not None:
+        split = args.split or "test"
+        if args.split is None:
+            print(f"{folder.root}: scoring its test split, as the evaluate_extra stage does (--split all: every split)")
+        if split != "all":
+            folder = folder.only_split(split)
+    elif args.split:
+        folder.only_split(args.split)  # refused, naming the folder: it has no split folders
     folder.groups(args.group)  # a bad pattern fails before the models load
     with Predictor.from_dir(args.models_dir, model_names(args.models)) as predictor, face_finder(args.crops) as finder:
         result = evaluate_folder.evaluate_folder(
             predictor, folder, finder, args.group, args.crops, args.align, args.resamples, args.seed
         )
+    result = {"set": result["set"], "split": split, **result}  # which faces were scored, beside the set
     counts = ", ".join(f"{c} {n}" for c, n in result["classes"].items())
     print(f"{folder.root}: {result['used']} of {result['images']} image(s) scored ({counts})")
     for reason, d in result["dropped"].items():
