@@ -282,17 +282,15 @@ def test_command_line(diamond, tmp_path_factory, capsys, monkeypatch):
         cli_main(["repro"])
 
 
-def test_ctrl_c_reaches_the_running_stages(diamond):
-    """Ctrl-C in a terminal signals the whole foreground group: fer3d repro waits for its stages to
-    stop, starts nothing more and exits 130."""
+def interrupted_repro(root: Path, stages: dict, jobs: int, send, timeout: float) -> tuple[int, str]:
+    """fer3d repro in its own process group, `send(pid)` once the first stage's command runs; its
+    exit code and output."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("FER3D_ROOT", None)
-    (diamond / "dvc.yaml").write_text(
-        yaml.safe_dump({"stages": {"slow": stage("slow.txt", 60), "after": stage("after.txt", 0.1, ("slow.txt",))}})
-    )
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fer3d", "repro", "--jobs", "2"],
-        cwd=diamond,
+        [sys.executable, "-m", "fer3d", "repro", "--jobs", str(jobs)],
+        cwd=root,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -302,17 +300,26 @@ def test_ctrl_c_reaches_the_running_stages(diamond):
         # and fer3d repro would then never hear the Ctrl-C (as in test_interrupts)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    first = next(iter(stages))
     for line in proc.stdout:  # wait until the stage's command is running
-        if line.startswith("slow") and "> " in line:
+        if line.startswith(first) and "> " in line:
             break
     time.sleep(1)
-    os.killpg(proc.pid, signal.SIGINT)
+    send(proc.pid)
     try:
-        output = proc.communicate(timeout=30)[0]
+        output = proc.communicate(timeout=timeout)[0]
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"fer3d repro still running 30 s after Ctrl-C; its output:\n{proc.communicate()[0]}")
-    assert proc.returncode == 130, output  # the output says what the stages did, should this fail
+        pytest.fail(f"fer3d repro still running {timeout:.0f} s after the signal; its output:\n{proc.communicate()[0]}")
+    return proc.returncode, output
+
+
+def test_ctrl_c_reaches_the_running_stages(diamond):
+    """Ctrl-C in a terminal signals the whole foreground group: fer3d repro waits for its stages to
+    stop, starts nothing more and exits 130."""
+    stages = {"slow": stage("slow.txt", 60), "after": stage("after.txt", 0.1, ("slow.txt",))}
+    code, output = interrupted_repro(diamond, stages, 2, lambda pid: os.killpg(pid, signal.SIGINT), timeout=30)
+    assert code == 130, output  # the output says what the stages did, should this fail
     assert "slow: interrupted; its log:" in output and "after: not run" in output, output
     assert "interrupted (Ctrl-C): 0 stage(s) ran" in output, output
     assert not (diamond / "slow.txt").exists() and not (diamond / "after.txt").exists()
@@ -321,28 +328,7 @@ def test_ctrl_c_reaches_the_running_stages(diamond):
 def test_ctrl_c_sent_to_fer3d_repro_alone_still_stops_its_stages(diamond):
     """A supervisor or an IDE's stop button signals the process, not its group: the stage that
     heard nothing is sent SIGINT after a grace period, and fer3d repro exits 130."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("FER3D_ROOT", None)
-    (diamond / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"slow": stage("slow.txt", 120)}}))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fer3d", "repro", "--jobs", "1"],
-        cwd=diamond,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    for line in proc.stdout:
-        if line.startswith("slow") and "> " in line:
-            break
-    time.sleep(1)
-    os.kill(proc.pid, signal.SIGINT)  # the process alone
-    try:
-        output = proc.communicate(timeout=60)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"fer3d repro still running 60 s after its SIGINT; its output:\n{proc.communicate()[0]}")
-    assert proc.returncode == 130, output
+    stages = {"slow": stage("slow.txt", 120)}
+    code, output = interrupted_repro(diamond, stages, 1, lambda pid: os.kill(pid, signal.SIGINT), timeout=60)
+    assert code == 130, output
     assert "slow: interrupted; its log:" in output and not (diamond / "slow.txt").exists(), output
