@@ -126,19 +126,32 @@ def parse_csv(raw: bytes, name: str = "fer2013.csv") -> Fer2013:
         if count != PIXELS:
             raise DataError(f"{name}: data row {i} has {count} pixel values, expected {PIXELS} (48x48)")
         pixel_fields.append(pixels)
-    long_token = next((i for i, f in enumerate(pixel_fields) if _LONG_NUMBER.search(f)), None)
-    if long_token is not None:  # never 0..255, and 10+ digits would wrap around in int32
-        value = _LONG_NUMBER.search(pixel_fields[long_token]).group().decode()
-        raise DataError(f"{name}: data row {long_token} has pixel value {value}, expected 0..255")
-    values = np.fromstring(b" ".join(pixel_fields), dtype=np.int32, sep=" ") if n else np.empty(0, np.int32)
+    joined = b" ".join(pixel_fields)
+    values = np.fromstring(joined, dtype=np.int32, sep=" ") if n else np.empty(0, np.int32)
     if values.size != n * PIXELS:
         # fromstring stops at the first token that is not an integer, and reads two spaces as one
         raise DataError(f"{name}: {_bad_pixel_row(pixel_fields)}")
     if n and (values.min() < 0 or values.max() > 255):
         bad = int(np.flatnonzero((values < 0) | (values > 255))[0])
-        raise DataError(f"{name}: data row {bad // PIXELS} has pixel value {values[bad]}, expected 0..255")
-    images = values.astype(np.uint8).reshape(n, CROP_SIDE, CROP_SIDE)
+        raise _long_value(name, pixel_fields) or DataError(
+            f"{name}: data row {bad // PIXELS} has pixel value {values[bad]}, expected 0..255"
+        )
+    images = values.astype(np.uint8)
+    # A value of 10+ digits wraps around in int32 and may land in 0..255. Unless some token is longer
+    # than its value's digits, the text's length is their count plus the spaces: counted, not scanned.
+    digits = images.size + np.count_nonzero(images >= 10) + np.count_nonzero(images >= 100)
+    if n and digits + images.size - 1 != len(joined) and (error := _long_value(name, pixel_fields)):
+        raise error
+    images = images.reshape(n, CROP_SIDE, CROP_SIDE)
     return Fer2013(images, labels, splits, np.arange(n, dtype=np.int32))
+
+
+def _long_value(name: str, pixel_fields: list[bytes]) -> DataError | None:
+    """The first value of 4+ digits (leading zeros aside), which int32 may have wrapped around."""
+    for row, field in enumerate(pixel_fields):
+        if match := _LONG_NUMBER.search(field):
+            return DataError(f"{name}: data row {row} has pixel value {match.group().decode()}, expected 0..255")
+    return None
 
 
 def _bad_pixel_row(pixel_fields: list[bytes]) -> str:
