@@ -46,6 +46,10 @@ def list_inputs(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
+def not_an_image(name: str | Path) -> InputError:
+    return InputError(f"{name}: not a readable image (expected one of {', '.join(IMAGE_SUFFIXES)})")
+
+
 def read_image(path: Path) -> np.ndarray:
     """uint8 (H,W) gray or (H,W,3) BGR; InputError naming the file when it is not an image."""
     import cv2
@@ -62,7 +66,7 @@ def read_image(path: Path) -> np.ndarray:
     if image is None:
         image = _read_with_pillow(path)
     if image is None:
-        raise InputError(f"{path}: not a readable image (expected one of {', '.join(IMAGE_SUFFIXES)})")
+        raise not_an_image(path)
     return _normalise_decoded(image)
 
 
@@ -305,7 +309,7 @@ def check_image_size(data: bytes, name: str = "upload", limit: int = MAX_PIXELS)
     except Image.DecompressionBombError as e:
         raise ImageTooLarge(f"{name}: {e}") from None
     except Exception:
-        raise InputError(f"{name}: not a readable image (expected one of {', '.join(IMAGE_SUFFIXES)})") from None
+        raise not_an_image(name) from None
     if width * height > limit:
         raise ImageTooLarge(
             f"{name}: {width}x{height} image ({width * height / 1e6:.0f} megapixels); "
@@ -324,5 +328,5 @@ def decode_image(data: bytes, name: str = "upload") -> np.ndarray:
     if image is None and buffer.size:
         image = _read_with_pillow(io.BytesIO(data))
     if image is None:
-        raise InputError(f"{name}: not a readable image (expected one of {', '.join(IMAGE_SUFFIXES)})")
+        raise not_an_image(name)
     return _normalise_decoded(image)

@@ -126,8 +126,8 @@ def _write(repo_root: Path, setup: RemoteSetup, secrets: dict[str, str]) -> Remo
     as they were (dvc saves a level before it checks the levels above it)."""
     from dvc.config import ConfigError
 
-    files = [repo_root / ".dvc" / "config", repo_root / ".dvc" / "config.local"]
-    before = {f: f.read_bytes() if f.exists() else None for f in files}
+    local_file = repo_root / ".dvc" / "config.local"
+    before = {f: f.read_bytes() if f.exists() else None for f in (repo_root / ".dvc" / "config", local_file)}
     try:
         config = _config(repo_root)
         if setup.name in config.read("local").get("remote", {}):
@@ -140,7 +140,7 @@ def _write(repo_root: Path, setup: RemoteSetup, secrets: dict[str, str]) -> Remo
         if secrets:
             with config.edit("local") as conf:
                 conf["remote"][setup.name] = dict(secrets)
-            files[1].chmod(0o600)  # credentials: readable by their owner only
+            local_file.chmod(0o600)  # credentials: readable by their owner only
     except ConfigError as e:
         for f, content in before.items():
             if content is None:

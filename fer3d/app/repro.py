@@ -259,13 +259,11 @@ class Scheduler:
                         r.process.wait(timeout=max(0.0, deadline - time.monotonic()))
                     except subprocess.TimeoutExpired:
                         signal_tree(r.process.pid, signal_to_send)
-            for follower in self.followers:  # each ends once its stage has exited and its output is read
-                follower.join()
         except KeyboardInterrupt:
             for r in self.running.values():
                 signal_tree(r.process.pid, signal.SIGTERM)
-            for follower in self.followers:
-                follower.join()
+        for follower in self.followers:  # each ends once its stage has exited and its output is read
+            follower.join()
 
     def show(self, r: StageRun, line: str) -> None:
         """A stage's line on the terminal, prefixed with its name; once the terminal is gone (`fer3d

@@ -73,13 +73,10 @@ def split_inputs(paths: Iterable[str | Path]) -> tuple[list[str], list[Path]]:
             videos.append(p)
         else:
             others.append(str(p))
-    seen: set[Path] = set()
-    unique = []
+    first: dict[Path, Path] = {}  # each file once, as first named
     for video in videos:
-        if video.resolve() not in seen:
-            seen.add(video.resolve())
-            unique.append(video)
-    return others, unique
+        first.setdefault(video.resolve(), video)
+    return others, list(first.values())
 
 
 def _annotated_output(path: Path) -> bool:
