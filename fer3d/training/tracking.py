@@ -281,7 +281,31 @@ class Tracker:
             stopped = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, TrainingInterrupted))
             status = "FINISHED" if exc_type is None else ("KILLED" if stopped else "FAILED")
             self._guard("end run", self._client.set_terminated, self.run_id, status)
+        elif self.run_id is not None:
+            self._end_after_failure()
         return False  # never swallow the body's exception
+
+    def _end_after_failure(self) -> None:
+        """A logging call failed mid-run (a dead server, or a local fault such as an unwritable artifact
+        folder with a healthy server). Left alone the run would show RUNNING for ever: try once, without
+        retries, to say why and end it FAILED (its record is incomplete). A dead server costs one refused
+        connection or one timeout."""
+        from mlflow.entities import RunTag
+
+        reason = self.status.removeprefix("failed: ")
+        saved = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+        try:
+            with _quiet_retries():
+                self._client.log_batch(self.run_id, tags=[RunTag("fer3d.tracking_error", reason[:5000])])
+                self._client.set_terminated(self.run_id, "FAILED")
+        except Exception:
+            pass  # the warning was printed when the first call failed
+        finally:
+            if saved is None:
+                os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES", None)
+            else:
+                os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = saved
 
     # -- logging ----------------------------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:

@@ -347,6 +347,24 @@ def test_local_default_store(tmp_path):
     assert torch.equal(loaded(x), result["model"](x))
 
 
+def test_a_local_failure_ends_the_run_failed_with_the_reason(tmp_path, capfd):
+    """The store is healthy but the run's artifact folder cannot be made (a file sits where it goes):
+    training goes on, and the run ends FAILED with the reason as a tag instead of showing RUNNING."""
+    with Tracker(experiment="fer3d", run_name="cnn") as tracker:
+        client = mlflow.MlflowClient(tracker.uri)
+        artifacts = Path(urllib.parse.urlparse(client.get_run(tracker.run_id).info.artifact_uri).path)
+        artifacts.parent.mkdir(parents=True)
+        artifacts.write_text("in the way")
+        result = train_like(tracker, tmp_path / "models", range(2))
+    assert tracker.status.startswith("failed: log artifact"), tracker.status
+    assert (tmp_path / "models" / "cnn.pt").is_file() and len(result["history"]) == 2
+    run = client.get_run(tracker.run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["fer3d.tracking_error"].startswith("log artifact")
+    assert run.data.metrics["best_val_acc"] == pytest.approx(0.6)  # what was logged before the fault stays
+    assert capfd.readouterr().err.count(WARNING) == 1
+
+
 def test_an_interrupted_training_is_killed_and_a_deleted_experiment_is_named(tmp_path, capfd):
     from fer3d.training.loop import TrainingInterrupted
 
