@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..inference import Predictor
@@ -35,7 +36,7 @@ from .predict import Run, predict_image, result_json
 
 MEBIBYTE = 1 << 20
 MULTIPART_SLACK = 64 * 1024  # room for the multipart part headers and option fields around the file
-DRAIN_BYTES = 64 * MEBIBYTE  # a refused body up to this size is read (and dropped) before the 413
+DRAIN_BYTES = 64 * MEBIBYTE  # a refused body up to this size is read (and dropped) before the error answer
 PAGE = Path(__file__).parent / "static" / "index.html"
 HOW_TO_SEND = (
     "send the image as the multipart field 'file' (curl -F file=@photo.jpg URL) or as the raw body "
@@ -229,7 +230,20 @@ CROPS = Query(False, description="the image is a face crop already: no detection
 ALIGN = Query(True, description="rotate each face so its eyes are level before cropping")
 
 
-def _error(status: int, message: str) -> JSONResponse:
+async def _error(request: Request, status: int, message: str) -> JSONResponse:
+    """The JSON error, after reading and dropping a body nobody read (a refused Content-Type, a bad
+    option, a wrong path) up to DRAIN_BYTES, as _receive_body does for a 413: answering with the body
+    unread resets the connection, and the client sees that instead of the message."""
+    declared = request.headers.get("content-length", "")
+    if not (declared.isdigit() and int(declared) > DRAIN_BYTES):
+        size = 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > DRAIN_BYTES:
+                    break
+        except (RuntimeError, ClientDisconnect):  # RuntimeError: already read ("Stream consumed")
+            pass
     return JSONResponse({"error": message}, status_code=status)
 
 
@@ -237,17 +251,17 @@ def _add_error_handlers(app: FastAPI) -> None:
     """Every error as {"error": "..."}: ours, Starlette's (404, 405) and FastAPI's option validation."""
 
     @app.exception_handler(ApiError)
-    async def api_error(_request, e: ApiError):
-        return _error(e.status, e.message)
+    async def api_error(request: Request, e: ApiError):
+        return await _error(request, e.status, e.message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request, e: StarletteHTTPException):
-        return _error(e.status_code, str(e.detail))
+    async def http_error(request: Request, e: StarletteHTTPException):
+        return await _error(request, e.status_code, str(e.detail))
 
     @app.exception_handler(RequestValidationError)
-    async def bad_option(_request, e: RequestValidationError):
+    async def bad_option(request: Request, e: RequestValidationError):
         parts = [f"{'.'.join(map(str, err['loc']))}: {err['msg']} (found {err.get('input')!r})" for err in e.errors()]
-        return _error(422, "; ".join(parts))
+        return await _error(request, 422, "; ".join(parts))
 
 
 def _add_docs(app: FastAPI) -> None:

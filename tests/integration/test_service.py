@@ -208,6 +208,20 @@ def test_empty_and_malformed_uploads(server):
     assert status == 422 and "crops" in body["error"], body
 
 
+def test_a_refused_body_is_read_before_the_answer(server):
+    """A wrong Content-Type, a bad option or a wrong path is refused before the route reads the body;
+    the body (8 MiB here, as a client sends it whole before reading) is still read and dropped, so the
+    client gets the JSON answer instead of a connection reset."""
+    body = bytes(8 * 2**20)
+    status, answer = call(f"{server.url}/predict", body, "text/plain")
+    assert status == 415 and "unsupported Content-Type 'text/plain'" in answer["error"], answer
+    status, answer = call(f"{server.url}/predict?crops=maybe", body, "image/png")
+    assert status == 422 and "crops" in answer["error"], answer
+    status, answer = call(f"{server.url}/nowhere", body, "image/png")
+    assert status == 404 and answer["error"] == "Not Found", answer
+    assert call(f"{server.url}/health")[0] == 200
+
+
 def test_oversize_uploads_get_413(server, inputs):
     status, body = upload(server, inputs["big"])  # Content-Length says it
     assert status == 413 and "upload too large" in body["error"] and "1,048,576" in body["error"], body
