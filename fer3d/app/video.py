@@ -91,8 +91,8 @@ def _annotated_output(path: Path) -> bool:
 
 class FrameSampler:
     """Keeps the first frame at or after each sample time k/fps (k = 0, 1, ...); fps 0 keeps every
-    frame. Works on the frame times it is given: VideoReader's are frame number / the header's
-    rate, exact for constant-rate files and approximate for variable-rate ones."""
+    frame. Works on the frame times it is given: VideoReader's are the container's time stamps, so
+    a variable-rate file (a phone's) is sampled on its own clock."""
 
     def __init__(self, fps: float):
         if fps < 0 or not math.isfinite(fps):
@@ -266,6 +266,7 @@ class VideoReader:
         self.size = (int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         self.read = 0
         self.stop: Stop | None = None
+        self.last_time = -math.inf  # of the frame read last
 
     def frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
         """(index, time in seconds, BGR image) of every frame that decodes, in order."""
@@ -280,18 +281,29 @@ class VideoReader:
                 break
             index = self.read
             self.read += 1
-            yield index, self.time_of(index), image
+            self.last_time = self._time_of_frame_read()
+            yield index, self.last_time, image
         if self.read == 0:
             raise InputError(f"{self.path}: {_NOT_A_VIDEO}")
         if self.read < self.frame_count:
-            self.stop = Stop(self.read, round(self.time_of(self.read), 4), self.frame_count)
+            self.stop = Stop(self.read, round(self._after(self.last_time), 4), self.frame_count)
 
-    def time_of(self, index: int) -> float:
+    def _time_of_frame_read(self) -> float:
+        """The container's time stamp of the frame just read (phones write variable-rate files, where
+        frame number / header rate drifts by seconds); where a stream has none, or one that does not
+        move forward, one header frame after the previous frame's time."""
         import cv2
 
-        if self.fps:
-            return index / self.fps
-        return self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        stamp = self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        first = self.last_time == -math.inf
+        if math.isfinite(stamp) and stamp >= 0 and (first or stamp > self.last_time):
+            return stamp
+        return self._after(self.last_time)
+
+    def _after(self, time_s: float) -> float:
+        if time_s == -math.inf:
+            return 0.0
+        return time_s + (1 / self.fps if self.fps else 0.0)
 
     def close(self) -> None:
         self.capture.release()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import math
+import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -264,6 +266,65 @@ def test_reader_reports_where_a_cut_off_video_stops(tmp_path):
     assert 0 < reader.read < 30 and indices == list(range(reader.read))
     assert (reader.stop.frame, reader.stop.expected_frames) == (reader.read, 30)
     assert math.isclose(reader.stop.time_s, reader.read / 10)
+
+
+def _box_chain(data: bytes, names: list[bytes], start: int = 0, end: int | None = None) -> list[int]:
+    """Offsets of the nested MP4 boxes `names` (moov, trak, ...), outermost first."""
+    end = len(data) if end is None else end
+    while start < end:
+        size, kind = struct.unpack(">I4s", data[start : start + 8])
+        if kind == names[0]:
+            inner = _box_chain(data, names[1:], start + 8, start + size) if len(names) > 1 else []
+            return [start, *inner]
+        start += size
+    raise KeyError(names[0])
+
+
+def _make_variable_rate(cfr: Path, vfr: Path, slow_after: int, slow_factor: int) -> None:
+    """Rewrite an OpenCV MP4 (its index after the frames) so frames from `slow_after` on last
+    `slow_factor` times as long: the sample-duration table (stts) gets two runs and its parent boxes
+    grow by one entry; the edit list, which would cut the stream at the old length, is dropped."""
+    data = bytearray(cfr.read_bytes())
+    chain = _box_chain(data, [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stts"])
+    stts = chain[-1]
+    size, _, _, n_runs, count, delta = struct.unpack(">I4sIIII", data[stts : stts + 24])
+    assert n_runs == 1 and size == 24  # one constant run, as OpenCV writes it
+    runs = [(slow_after, delta), (count - slow_after, slow_factor * delta)]
+    table = struct.pack(">I4sII", 16 + 8 * len(runs), b"stts", 0, len(runs)) + b"".join(
+        struct.pack(">II", *run) for run in runs
+    )
+    data[stts : stts + size] = table
+    for parent in chain[:-1]:
+        struct.pack_into(">I", data, parent, struct.unpack_from(">I", data, parent)[0] + len(table) - size)
+    moov, trak = chain[:2]
+    edts = _box_chain(data, [b"edts"], trak + 8, trak + struct.unpack_from(">I", data, trak)[0])[0]
+    edts_size = struct.unpack_from(">I", data, edts)[0]
+    del data[edts : edts + edts_size]
+    for parent in (moov, trak):
+        struct.pack_into(">I", data, parent, struct.unpack_from(">I", data, parent)[0] - edts_size)
+    vfr.write_bytes(bytes(data))
+
+
+def test_a_variable_rate_video_is_timed_and_sampled_on_its_own_clock(tmp_path):
+    """Ten frames at 10 fps, then twenty at 3.3 fps (a phone slowing its rate in the dark): the header
+    rate is the average (30 frames in 7 s), so frame number / rate would put frame 10 at 2.33 s."""
+    import cv2
+
+    cfr, vfr = tmp_path / "constant.mp4", tmp_path / "variable.mp4"
+    writer = cv2.VideoWriter(str(cfr), cv2.VideoWriter_fourcc(*"mp4v"), 10, (96, 64))
+    for i in range(30):
+        writer.write(np.full((64, 96, 3), 8 * i, np.uint8))
+    writer.release()
+    _make_variable_rate(cfr, vfr, slow_after=10, slow_factor=3)
+    reader = VideoReader(vfr)
+    frames = list(reader.frames())
+    assert reader.fps == pytest.approx(30 / 7) and reader.read == 30 and reader.stop is None
+    assert [t for _, t, _ in frames] == pytest.approx([i / 10 for i in range(10)] + [1 + 0.3 * i for i in range(20)])
+    assert [round(image.mean() / 8) for _, _, image in frames] == list(range(30))  # every frame, in order
+    sampler = FrameSampler(2)  # the first frame at or after 0, 0.5, 1.0, 1.5, 2.0, 2.5 s
+    assert [i for i, t, _ in frames if sampler.take(t)][:6] == [0, 5, 10, 12, 14, 15]
+    constant = VideoReader(cfr)
+    assert [t for _, t, _ in constant.frames()] == pytest.approx([i / 10 for i in range(30)])
 
 
 def test_a_file_that_is_not_a_video_is_an_input_error_naming_it(tmp_path):
