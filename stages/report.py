@@ -5,8 +5,11 @@ reports/report.{md,html}. Grad-CAM reads the 2D model files and a few PrivateTes
 import json
 import sys
 
+import numpy as np
+
 from fer3d import params
 from fer3d.config import Paths
+from fer3d.data import labels as label_set
 from fer3d.inference import Classifier
 from fer3d.inference.threads import fix_cpu_threads
 from fer3d.io import load_npz
@@ -26,7 +29,12 @@ def main() -> None:
         list(next(iter(evals.values()))["scores"]["test"]["per_class"]),  # the label set's classes
     )
     image_models = [Classifier.from_file(paths.model(n)) for n in params.models_of_family(p, "2d")]
-    gradcam.gradcam_samples(paths.gradcam, image_models, load_npz(paths.fer2013), n_gradcam)
+    if n_gradcam:
+        fer = load_npz(paths.fer2013)
+        labels = label_set.load(paths, str(params.get(p, "data.labels", str)))  # what the models were scored on
+        split = np.where(labels.kept, fer["split"], -1)
+        images, label = fer["images"], labels.label
+        gradcam.gradcam_samples(paths.gradcam, image_models, images, label, split, labels.classes, n_gradcam)
     md, page = report.write_report(paths)
     print(f"report: {md} and {page}")
 

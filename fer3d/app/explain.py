@@ -47,13 +47,10 @@ def gradcams(predictor: Predictor, crops: np.ndarray) -> list[dict[str, dict]]:
     for name, classifier in predictor.classifiers.items():
         if classifier.kind != "image":
             continue
-        probas = classifier.predict_proba(crops=crops)
-        for i, (crop, p) in enumerate(zip(crops, probas)):
-            k = int(p.argmax())
-            cam = cams_for_images(classifier, crop[None], k)[0]
+        for i, (crop, cam) in enumerate(zip(crops, cams_for_images(classifier, crops))):
             entry = {
-                "emotion": predictor.classes[k],
-                "probability": round(float(p[k]), 6),
+                "emotion": predictor.classes[cam.class_index],
+                "probability": round(cam.probability, 6),
                 "png_base64": base64.b64encode(overlay_png(crop, cam.map)).decode("ascii"),
             }
             if not cam.map.any():

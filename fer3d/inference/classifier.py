@@ -63,8 +63,12 @@ class Classifier(ClassifierBase):
         self.edges = None if edges is None else np.asarray(edges)
         if self.kind == "distances" and self.edges is None:
             raise ValueError(f"{source or self.name}: a distances model file must keep the mesh edges")
-        self.mirror = inputs.mirror_function(self.kind, self.stats, self.edges)
-        self.check_prior()
+        self.check_file()
+        try:
+            self.mirror = inputs.mirror_function(self.kind, self.stats, self.edges)
+        except KeyError as e:
+            where = source or self.name
+            raise ValueError(f"{where}: the model file's input_stats lack {e}, which its flip needs") from None
 
     @classmethod
     def from_file(

@@ -102,8 +102,9 @@ def save_fusions(path: str | Path, fusions: dict[str, Fusion], classes: Sequence
     )
 
 
-def load_fusions(path: str | Path) -> dict[str, Fusion]:
-    """Every fusion row of a fusion file; errors name the file and what was expected."""
+def load_fusions(path: str | Path, classes: Sequence[str] | None = None) -> dict[str, Fusion]:
+    """Every fusion row of a fusion file; errors name the file and what was expected. With `classes`
+    (the loaded models'), a file written for other classes (a run with another label set) is refused."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
@@ -115,9 +116,19 @@ def load_fusions(path: str | Path) -> dict[str, Fusion]:
         if data.get("format") != FORMAT:
             raise ValueError(f"expected format {FORMAT!r}, found {data.get('format')!r}")
         fusions = {name: Fusion(**row) for name, row in data["fusions"].items()}
+        file_classes = [str(c) for c in data["classes"]]
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path}: not a fer3d fusion file ({e})") from e
     for f in fusions.values():
         if not (len(f.members) == len(f.weights) == len(f.families)) or not f.members:
             raise ValueError(f"{path}: fusion {f.name!r} needs as many weights and families as members")
+        if len(f.prior) != len(file_classes):
+            raise ValueError(
+                f"{path}: fusion {f.name!r} has a prior of {len(f.prior)} classes, the file has {len(file_classes)}"
+            )
+    if classes is not None and file_classes != list(classes):
+        raise ValueError(
+            f"{path}: fitted for the classes {file_classes}, the models have {list(classes)}; "
+            "re-run the evaluate stage (`dvc repro evaluate`) for these models"
+        )
     return fusions

@@ -104,7 +104,7 @@ class OnnxClassifier(ClassifierBase):
         self.mesh_settings = MeshSettings.from_payload(meta["landmarks"]) if meta["landmarks"] else None
         self.batch_size = int(batch_size)
         self.input_name = meta["graph_input"]["name"]
-        self.check_prior()
+        self.check_file()
 
     @classmethod
     def from_file(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DEFAULT_BATCH_SIZE, ClassifierBase, MeshSettings
+from .base import DEFAULT_BATCH_SIZE, ClassifierBase, MeshSettings, as_crops, as_points
 from .fusion import Fusion, load_fusions
 
 FUSION_FILE = "fusion.json"
@@ -39,6 +39,11 @@ class Predictor:
             missing = [m for m in f.members if m not in classifiers]
             if missing:
                 raise ValueError(f"fusion {f.name!r} needs the models {missing}, which are not loaded")
+            if len(f.prior) != len(self.classes):
+                raise ValueError(f"fusion {f.name!r} is for {len(f.prior)} classes, the models {len(self.classes)}")
+            families = [classifiers[m].family for m in f.members]
+            if families != list(f.families):
+                raise ValueError(f"fusion {f.name!r} says its members {f.members} are {f.families}: {families}")
         self._mesh = None
 
     @classmethod
@@ -88,6 +93,8 @@ class Predictor:
             wanted += [m for f in fusions.values() for m in f.members if m not in wanted]
         load = _loader(backend, device, batch_size, tta_flip, precision)
         classifiers = {n: load(models_dir / f"{n}{suffix}") for n in wanted}
+        if fusions:  # the file's classes against the models' (same count, other names: silently wrong)
+            load_fusions(fusion_path, next(iter(classifiers.values())).classes)
         if names is None:  # 2D models first (the registry's order already is; the ONNX files' is by name)
             classifiers = dict(sorted(classifiers.items(), key=lambda item: item[1].family))
         return cls(classifiers, fusions)
@@ -133,12 +140,14 @@ class Predictor:
     ) -> Scores:
         """Every model and fusion row on 48x48 uint8 crops (N,48,48). The 3D models take `points`
         and `has_mesh` when given (the evaluate stage passes the stored landmarks), else FaceMesh
-        finds them on the crops."""
-        crops = np.asarray(crops, np.uint8)
+        finds them on the crops. Without has_mesh, an all-zero row of points is a face without a mesh."""
+        crops = as_crops(crops)
         if self.needs_mesh and points is None:
             points, has_mesh = self.find_meshes(crops)
-        elif self.needs_mesh and has_mesh is None:
-            has_mesh = np.ones(len(crops), bool)
+        elif self.needs_mesh:
+            points, has_mesh = as_points(points, has_mesh)
+            if len(points) != len(crops):
+                raise ValueError(f"points are for {len(points)} faces, crops for {len(crops)}")
         probas = {
             name: c.predict_proba(crops=crops, points=points, has_mesh=has_mesh) for name, c in self.classifiers.items()
         }

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import EMOTIONS, TEST, class_names
+from ..config import EMOTIONS, TEST
 from ..inference.classifier import Classifier
 from .plots import _pyplot
 from .plots import _save as save_figure
@@ -69,27 +69,41 @@ class Cam:
         return self.class_name or EMOTIONS[self.class_index]
 
 
-def class_index(value: str | int | None) -> int | None:
-    """'happy' / 3 / None → a class index (None: the predicted class)."""
-    if value is None or isinstance(value, int):
-        return value
-    if value.isdigit():
-        return int(value)
-    if value not in EMOTIONS:
-        raise ValueError(f"class must be one of {', '.join(EMOTIONS)} (or 0..6), found {value!r}")
-    return EMOTIONS.index(value)
+def class_index(value: str | int | None, classes: Sequence[str] = EMOTIONS, model: str = "") -> int | None:
+    """'happy' / 3 / None → an index into `classes`, the model file's own (None: the predicted class)."""
+    if value is None:
+        return None
+    index = int(value) if isinstance(value, int) or value.isdigit() else None
+    if index is None and value in classes:
+        index = list(classes).index(value)
+    if index is None or not 0 <= index < len(classes):
+        of = f"{model}'s classes" if model else "the classes"
+        raise ValueError(f"class must be one of {of} {', '.join(classes)} (or 0..{len(classes) - 1}), found {value!r}")
+    return index
 
 
-def gradcam(model: torch.nn.Module, x: torch.Tensor, target: int | None = None, layer: str = "auto") -> list[Cam]:
-    """Grad-CAM of each image of the standardised batch x (B,1,H,W) for class `target` (None:
-    each image's predicted class), on the feature map `layer` names (see _feature_hook)."""
+def _target_indices(target: int | Sequence[int] | None, logits: torch.Tensor) -> torch.Tensor:
+    if target is None:
+        return logits.argmax(1)
+    if isinstance(target, int | np.integer):
+        return torch.full((len(logits),), int(target), device=logits.device)
+    return torch.as_tensor(np.asarray(target, np.int64), device=logits.device)
+
+
+def gradcam(
+    model: torch.nn.Module, x: torch.Tensor, target: int | Sequence[int] | None = None, layer: str = "auto"
+) -> list[Cam]:
+    """Grad-CAM of each image of the standardised batch x (B,1,H,W) for class `target` (one for all,
+    one per image, or None: each image's predicted class from this plain forward pass), on the
+    feature map `layer` names (see _feature_hook). Runs where the model's weights are."""
     saved: dict[str, torch.Tensor] = {}
     handle = _feature_hook(model, layer, saved)
     model.eval()
+    x = x.detach().to(next(model.parameters()).device)
     try:
         with torch.enable_grad():
-            logits = model(x.detach().requires_grad_(False)).float()
-            classes = logits.argmax(1) if target is None else torch.full((len(x),), int(target))
+            logits = model(x).float()
+            classes = _target_indices(target, logits)
             chosen = logits.gather(1, classes[:, None]).sum()
             grads = torch.autograd.grad(chosen, saved["a"])[0]
     finally:
@@ -98,19 +112,25 @@ def gradcam(model: torch.nn.Module, x: torch.Tensor, target: int | None = None, 
     weights = grads.mean(dim=(2, 3), keepdim=True)
     cams = F.relu((weights * activations).sum(1, keepdim=True))
     cams = F.interpolate(cams, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    cams = cams / cams.flatten(1).max(1).values.clamp_min(1e-12)[:, None, None]
-    probs = logits.detach().softmax(1).numpy()
+    cams = (cams / cams.flatten(1).max(1).values.clamp_min(1e-12)[:, None, None]).cpu()
+    probs = logits.detach().softmax(1).cpu().numpy()
     return [Cam(c.numpy().astype(np.float32), int(k), float(p[k]), p) for c, k, p in zip(cams, classes.tolist(), probs)]
 
 
 def cams_for_images(
-    classifier: Classifier, images: np.ndarray, target: int | None = None, layer: str = "auto"
+    classifier: Classifier, images: np.ndarray, target: str | int | None = None, layer: str = "auto"
 ) -> list[Cam]:
-    """Grad-CAM on 48x48 uint8 crops (N,48,48), standardised as the model file says."""
+    """Grad-CAM on 48x48 uint8 crops (N,48,48), standardised as the model file says, of `target` (a
+    name or index of the model's own classes; None: the class `fer3d predict` gives). The class and
+    probabilities shown are predict's (with the model's test-time views); the map is of the plain view."""
     if classifier.kind != "image":
         raise ValueError(f"{classifier.name}: Grad-CAM needs a 2D image model, this one takes {classifier.kind}")
-    cams = gradcam(classifier.model, classifier.encode(crops=images), target, layer)
-    for cam in cams:
+    probabilities = classifier.predict_proba(crops=images)
+    index = class_index(target, classifier.classes, classifier.name)
+    targets = probabilities.argmax(1) if index is None else np.full(len(images), index)
+    cams = gradcam(classifier.model, classifier.encode(crops=images), targets, layer)
+    for cam, p in zip(cams, probabilities):
+        cam.probabilities, cam.probability = p, float(p[cam.class_index])
         cam.class_name = classifier.classes[cam.class_index]
     return cams
 
@@ -207,17 +227,24 @@ def save_sample_sheet(
     return _save(fig, path)
 
 
-def gradcam_samples(out_dir: Path, classifiers: Sequence[Classifier], fer: dict, n: int) -> list[Path]:
+def gradcam_samples(
+    out_dir: Path,
+    classifiers: Sequence[Classifier],
+    images: np.ndarray,
+    label: np.ndarray,
+    split: np.ndarray,
+    classes: Sequence[str],
+    n: int,
+) -> list[Path]:
     """out_dir/<model>.png for each 2D model: Grad-CAM of the predicted class on n fixed
-    PrivateTest images of `fer` (one per class where possible). 3D models are skipped."""
-    rows = sample_rows(fer["label"], fer["split"], n) if n > 0 else []
+    PrivateTest images (one per class where possible), labelled as the run's label set labels them
+    (`label` in `classes`; rows it drops carry split -1). 3D models are skipped."""
+    rows = sample_rows(label, split, n) if n > 0 else []
     if len(rows) == 0:
         return []
-    images, labels = fer["images"][rows], fer["label"][rows].astype(int)
+    images, labels = images[rows], label[rows].astype(int)
     return [
-        save_sample_sheet(
-            out_dir / f"{c.name}.png", c.name, images, labels, cams_for_images(c, images), class_names(fer)
-        )
+        save_sample_sheet(out_dir / f"{c.name}.png", c.name, images, labels, cams_for_images(c, images), tuple(classes))
         for c in classifiers
         if c.kind == "image"
     ]
@@ -237,14 +264,17 @@ def point_saliency(
             f"{classifier.name}: attention colouring needs a model with input 'landmarks' "
             f"(landmark_mlp, landmark_cnn, mesh_gnn), this one takes {classifier.kind}"
         )
-    x = classifier.encode(points=points).requires_grad_(True)
+    points = np.asarray(points, np.float32).astype(np.float16).astype(np.float32)  # as predict stores meshes
+    probabilities = classifier.predict_proba(points=points, has_mesh=np.ones(len(points), bool))
     model = classifier.model
     model.eval()
+    x = classifier.encode(points=points).to(next(model.parameters()).device).requires_grad_(True)
     with torch.enable_grad():
         logits = model(x).float()
-        classes = logits.argmax(1) if target is None else torch.full((len(x),), int(target))
+        targets = probabilities.argmax(1) if target is None else np.full(len(x), target)
+        classes = _target_indices(targets, logits)
         grads = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), x)[0]
-    return grads.norm(dim=-1).numpy(), logits.detach().softmax(1).numpy()
+    return grads.norm(dim=-1).cpu().numpy(), probabilities
 
 
 def displacement(points: np.ndarray, mean_face: np.ndarray) -> np.ndarray:

@@ -30,13 +30,14 @@ def make_model_file(
     options: dict | None = None,
     tta_shift: int = 0,
     precision: str = "fp32",
+    classes: tuple[str, ...] = EMOTIONS,
 ) -> Path:
     """folder/<name>.pt for an image or landmarks model (the input kinds that need no mesh edges),
-    recorded as trained in `precision`."""
+    recorded as trained in `precision`, over `classes`."""
     torch.manual_seed(seed)
     spec = MODELS[name]
     options = options or {}
-    model = build_model(name, **options).eval()
+    model = build_model(name, len(classes), **options).eval()
     if spec.input == "image":
         stats, landmarks = {"mean": 0.5, "std": 0.25}, None
     elif spec.input == "landmarks":
@@ -44,12 +45,12 @@ def make_model_file(
         landmarks = {"attempts": ATTEMPTS, "min_detection_confidence": 0.3}
     else:
         raise ValueError(f"make_model_file covers image and landmarks models, not {spec.input}")
-    prior = prior or [1 / len(EMOTIONS)] * len(EMOTIONS)
+    prior = prior or [1 / len(classes)] * len(classes)
     return save_model(
         folder / f"{name}.pt",
         model,
         name=name,
-        classes=list(EMOTIONS),
+        classes=list(classes),
         options=options,
         context={},
         input_stats=stats,

@@ -3,12 +3,14 @@ size, the training prior for faces without a mesh; the Predictor over a copied m
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from fer3d.config import EMOTIONS
 from fer3d.inference import Classifier, Predictor
 from fer3d.inference.fusion import Fusion, save_fusions
 from fer3d.models.model_file import read_model_file
@@ -75,7 +77,7 @@ def test_predictor_from_a_copied_folder_with_its_fusion(tmp_path):
     make_model_file(project, "cnn", prior=PRIOR)
     make_model_file(project, "landmark_mlp", prior=PRIOR, seed=1)
     rows = {"fusion": Fusion("fusion", ["cnn", "landmark_mlp"], [0.7, 0.4], ["2d", "3d"], PRIOR)}
-    save_fusions(project / "fusion.json", rows, ["c"] * 7)
+    save_fusions(project / "fusion.json", rows, list(EMOTIONS))
     copied = shutil.copytree(project, tmp_path / "elsewhere")
     predictor = Predictor.from_dir(copied)
     assert predictor.names == ["cnn", "landmark_mlp", "fusion"]
@@ -91,6 +93,73 @@ def test_predictor_from_a_copied_folder_with_its_fusion(tmp_path):
     assert only_fusion.names == ["cnn", "landmark_mlp", "fusion"]
     with pytest.raises(ValueError, match="unknown model or fusion \\['fusion_9'\\]"):
         Predictor.from_dir(copied, ["fusion_9"])
+    # a fusion file left by a run with other labels: refused, not silently applied
+    reordered = [*EMOTIONS[1:], EMOTIONS[0]]
+    save_fusions(copied / "fusion.json", rows, reordered)
+    refused = re.escape(f"fusion.json: fitted for the classes {reordered}, the models have")
+    with pytest.raises(ValueError, match=refused):
+        Predictor.from_dir(copied)
+    save_fusions(
+        copied / "fusion.json",
+        {"fusion": Fusion("fusion", ["cnn", "landmark_mlp"], [1, 1], ["2d", "3d"], [*PRIOR, 0.0])},
+        [*EMOTIONS, "contempt"],
+    )
+    with pytest.raises(ValueError, match="fitted for the classes"):
+        Predictor.from_dir(copied)
+    wrong_family = Fusion("fusion", ["cnn", "landmark_mlp"], [1, 1], ["2d", "2d"], PRIOR)
+    with pytest.raises(ValueError, match="says its members \\['cnn', 'landmark_mlp'\\] are \\['2d', '2d'\\]"):
+        Predictor(predictor.classifiers, {"fusion": wrong_family})
+
+
+def test_bad_inputs_are_refused_with_what_was_found(tmp_path):
+    """Crops must be whole pixels 0..255 in (N, 48, 48): a 0..1 float image would be scored black, 300
+    would wrap to 44, and another size would pass torch but not the ONNX graph."""
+    c = Classifier.from_file(make_model_file(tmp_path, "cnn"))
+    crops = np.random.default_rng(3).integers(0, 256, (2, 48, 48), dtype=np.uint8)
+    np.testing.assert_array_equal(c.predict_proba(crops=crops.astype(np.float64)), c.predict_proba(crops=crops))
+    for bad, message in (
+        (crops / 255.0, "found float64 with fractions .*scale a 0..1 image by 255"),
+        (crops.astype(np.int16) + 300, "pixels 0..255; found int16 from 300 to"),
+        (
+            np.zeros((2, 64, 64), np.uint8),
+            r"cnn: crops must be 48x48 gray faces, an array \(N, 48, 48\); found shape \(2, 64, 64\)",
+        ),
+        (crops.astype(bool), "found dtype bool"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            c.predict_proba(crops=bad)
+    mlp = Classifier.from_file(make_model_file(tmp_path, "landmark_mlp", prior=PRIOR))
+    points = faces(3)
+    points[1] = 0  # how the landmarks stage stores a face FaceMesh did not find
+    out = mlp.predict_proba(points=points)  # no has_mesh: the row of zeros is a face without a mesh
+    np.testing.assert_allclose(out[1], PRIOR, atol=1e-7)
+    np.testing.assert_array_equal(out, mlp.predict_proba(points=points, has_mesh=[True, False, True]))
+    with pytest.raises(ValueError, match=r"has_mesh must be one flag per face \(3\); found shape \(2,\)"):
+        mlp.predict_proba(points=points, has_mesh=[True, False])
+    with pytest.raises(ValueError, match=r"points must be FaceMesh's 478 \(x, y, z\)"):
+        mlp.predict_proba(points=points[:, :468])
+
+
+def test_a_model_file_missing_what_its_input_needs_fails_at_load_naming_it(tmp_path):
+    for name, drop, message in (
+        ("cnn", ("input_stats", "std"), "cnn.pt: the model file's input_stats cannot encode a face for a image model"),
+        ("landmark_mlp", ("input_stats", "mean_face"), "landmark_mlp.pt: the model file's input_stats cannot encode"),
+        (
+            "landmark_mlp",
+            ("input_stats", "mirror_perm"),
+            "landmark_mlp.pt: the model file's input_stats lack 'mirror_perm'",
+        ),
+        ("landmark_mlp", ("landmarks",), "landmark_mlp.pt: a landmarks model file must keep the FaceMesh settings"),
+    ):
+        path = make_model_file(tmp_path, name)
+        payload = torch.load(path, weights_only=True)
+        if len(drop) == 1:
+            payload[drop[0]] = None
+        else:
+            del payload[drop[0]][drop[1]]
+        torch.save(payload, path)
+        with pytest.raises(ValueError, match=message):
+            Classifier.from_file(path)
 
 
 def test_a_bf16_trained_model_scores_in_bf16_where_the_cpu_has_amx(tmp_path):

@@ -123,11 +123,34 @@ def test_gradcam_on_an_untrained_net():
         gradcam.class_index("joy")
 
 
+def test_gradcam_explains_the_models_own_classes_as_predict_scores_them(tmp_path):
+    """A model of five classes (a face folder's): names and numbers are its own, one past the end is
+    refused naming them; the class and probability shown are predict_proba's (flip + shifted views)."""
+    classes = ("angry", "happy", "neutral", "sad", "surprise")
+    classifier = Classifier.from_file(make_model_file(tmp_path, "cnn", tta_shift=2, classes=classes))
+    crops = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    for target, index in (("happy", 1), ("sad", 3), ("4", 4), (2, 2)):
+        cams = gradcam.cams_for_images(classifier, crops, target)
+        assert {(c.class_index, c.label) for c in cams} == {(index, classes[index])}
+    for wrong in ("disgust", "5", 7):
+        with pytest.raises(ValueError, match=r"cnn's classes angry, happy, neutral, sad, surprise \(or 0\.\.4\)"):
+            gradcam.cams_for_images(classifier, crops, wrong)
+    predicted = classifier.predict_proba(crops=crops)
+    cams = gradcam.cams_for_images(classifier, crops)
+    assert [c.class_index for c in cams] == predicted.argmax(1).tolist()
+    assert np.array_equal(np.stack([c.probabilities for c in cams]), predicted)
+    assert [c.probability for c in cams] == pytest.approx(predicted.max(1).tolist())
+    plain = gradcam.gradcam(classifier.model, classifier.encode(crops=crops))  # one plain view differs
+    assert not np.allclose(np.stack([c.probabilities for c in plain]), predicted)
+
+
 def test_sample_rows_one_per_class_first():
     label = np.array([0, 1, 0, 2, 1, 0, 3])
     split = np.array([2, 2, 2, 2, 2, 0, 2])
     assert gradcam.sample_rows(label, split, 5).tolist() == [0, 1, 3, 6, 2]
     assert gradcam.sample_rows(label, split, 50).tolist() == [0, 1, 3, 6, 2, 4]
+    dropped = np.array([-1, 1, 0, 2, -1, 0, 3])  # FER+ leaves rows 0 and 4 out; the report passes split -1 there
+    assert gradcam.sample_rows(dropped, np.where(dropped >= 0, split, -1), 50).tolist() == [2, 1, 3, 6]
 
 
 def test_point_saliency_and_displacement(tmp_path):

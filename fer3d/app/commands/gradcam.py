@@ -21,7 +21,8 @@ def add_gradcam(subparsers) -> None:
         "--class",
         dest="target",
         default=None,
-        help="class to explain: angry, disgust, fear, happy, sad, surprise, neutral (default: the predicted one)",
+        help="class to explain, one of the model's classes by name or index (FER2013's: angry, disgust, fear, happy, "
+        "sad, surprise, neutral; default: the class fer3d predict gives)",
     )
     p.add_argument("--out", default="gradcam", help="output folder (default: gradcam/)")
     add_face_options(p)
@@ -35,11 +36,12 @@ def cmd_gradcam(args) -> int:
     from fer3d.inference import Classifier
     from fer3d.reporting import gradcam
 
-    target = gradcam.class_index(args.target)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; gradcam writes a folder of PNGs there")
     models = {n: Classifier.from_file(Path(args.models_dir) / f"{n}.pt") for n in args.model.split(",") if n}
+    for name, classifier in models.items():  # a class the model lacks is refused before any image is read
+        gradcam.class_index(args.target, classifier.classes, name)
     crops, captions, cams = [], [], {name: [] for name in models}
     with face_finder(args.crops) as finder:
         for path in list_inputs(args.inputs):
@@ -51,7 +53,7 @@ def cmd_gradcam(args) -> int:
             for i, face in enumerate(faces):
                 stem = path.stem + (f"_face{i}" if len(faces) > 1 else "")
                 for name, classifier in models.items():
-                    cam = gradcam.cams_for_images(classifier, face.crop[None], target)[0]
+                    cam = gradcam.cams_for_images(classifier, face.crop[None], args.target)[0]
                     written = gradcam.save_overlay(out / f"{stem}_{name}.png", face.crop, cam, name, note=path.name)
                     cams[name].append(cam)
                     print(f"{written}: {name} {classifier.classes[cam.class_index]} {cam.probability:.2f}")
