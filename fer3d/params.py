@@ -171,8 +171,17 @@ def model_config(params: dict, name: str, options: Iterable[str] | None = None) 
     cfg.update(copy.deepcopy(get(params, "train", dict)))
     cfg.update(copy.deepcopy(section))
     cfg["name"] = name
+    # the top-level epochs is the most any model trains (`dvc exp run -S epochs=2`: a quick run of
+    # every model); a model's own smaller count stands
+    own, most = section.get("epochs"), get(params, "epochs")
+    if _is_int(own) and _is_int(most):
+        cfg["epochs"] = min(own, most)
     check_training_config(cfg)
     return cfg
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_training_config(cfg: dict[str, Any]) -> None:

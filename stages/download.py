@@ -91,7 +91,11 @@ def save_ferplus(paths: Paths, fer: data.Fer2013, search_dirs: list) -> object:
             if found is None
             else "the source has no row numbers"
         )
-        print(f"download: WARNING: FER+ votes not available ({why}); FER+ scores will be empty", file=sys.stderr)
+        print(
+            f"download: WARNING: FER+ votes not available ({why}); FER+ scores will be empty. DVC does not "
+            "watch for that file: after adding it, `dvc repro -f download` reads it",
+            file=sys.stderr,
+        )
         save_npz(paths.ferplus, votes=np.zeros((0, len(ferplus.COLUMNS)), np.uint8), available=np.bool_(False))
         return None
     save_npz(paths.ferplus, votes=ferplus.read_votes(found)[fer.row], available=np.bool_(True))

@@ -3,8 +3,10 @@ fer3d.models.model_file), metrics/train/<model>.json and the per-epoch curve
 metrics/train/<model>_curve.csv (for `dvc plots`)."""
 
 import csv
+import hashlib
 import io
 import sys
+from pathlib import Path
 
 import torch
 
@@ -39,7 +41,12 @@ def main(name: str) -> None:
         f"train: {name} ({spec.family}, input {spec.input}, {count_parameters(model):,} parameters) on "
         f"{len(feats.indices(TRAIN)):,} training rows, validating on {len(feats.indices(VAL)):,}"
     )
+    own_epochs = (p["models"][name] or {}).get("epochs")
+    if isinstance(own_epochs, int) and own_epochs > int(cfg["epochs"]):
+        print(f"train: {name} trains {cfg['epochs']} epochs, the top-level epochs, not its own {own_epochs}")
     fingerprint = checkpoint.fingerprint(feats.rows, feats.label, feats.split, feats.usable, feats.soft)
+    if options.get("pretrained"):  # the weights a fine-tune starts from: another file at that path is another run
+        fingerprint += hashlib.blake2b(Path(options["pretrained"]).read_bytes(), digest_size=8).hexdigest()
     with Tracker(
         experiment=str(cfg.get("mlflow_experiment", "fer3d")),
         run_name=name,
@@ -50,19 +57,31 @@ def main(name: str) -> None:
         )
         ckpt = paths.checkpoint(name)
         result = fit(model, feats, cfg, ckpt, tracker=tracker, progress=show_progress(), fingerprint=fingerprint)
-        model_path = save_trained(paths, p, name, model, feats, cfg, options, result)
-        tracker.log_metrics({"best_val_acc": result.best_val_acc, "best_epoch": result.best_epoch})
-        tracker.log_artifact(model_path)
-        tracker.log_model(model, name="model")
-        summary = training_summary(name, model, result, cfg, model_path)
-        summary["tracking"] = tracker.status.split(":")[0]  # ok | disabled | failed (details are in the log)
-    save_json(paths.train_metrics / f"{name}.json", summary)
-    save_text(paths.train_metrics / f"{name}_curve.csv", curve_csv(result.history))
+        try:
+            model_path = save_trained(paths, p, name, model, feats, cfg, options, result)
+            tracker.log_metrics({"best_val_acc": result.best_val_acc, "best_epoch": result.best_epoch})
+            tracker.log_artifact(model_path)
+            tracker.log_model(model, name="model")
+            summary = training_summary(name, model, result, cfg, model_path)
+            summary["tracking"] = tracker.status.split(":")[0]  # ok | disabled | failed (details are in the log)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(WRITING) from None
+    try:
+        save_json(paths.train_metrics / f"{name}.json", summary)
+        save_text(paths.train_metrics / f"{name}_curve.csv", curve_csv(result.history))
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(WRITING) from None
     paths.checkpoint(name).unlink(missing_ok=True)  # done: the next run starts fresh
     print(
         f"train: {name} best validation accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch} "
         f"({result.seconds / 60:.1f} min); tracking {tracker.status}"
     )
+
+
+WRITING = (
+    "after training, while writing its outputs (some may be written, not all); the checkpoint of its last "
+    "epoch is kept: `dvc repro` writes them again without training"
+)
 
 
 def save_trained(paths: Paths, p: dict, name: str, model, feats, cfg: dict, options: dict, result: TrainResult):
@@ -181,6 +200,7 @@ if __name__ == "__main__":
     except TrainingInterrupted as e:
         print(f"train {sys.argv[1]}: {e}", file=sys.stderr)
         sys.exit(130)
-    except KeyboardInterrupt:  # before the first epoch started (reading data, building the model)
-        print(f"train {sys.argv[1]}: interrupted before training began; nothing written", file=sys.stderr)
+    except KeyboardInterrupt as e:  # before the first epoch (reading data, building the model) or after the last
+        when = str(e) or "before training began; nothing written"
+        print(f"train {sys.argv[1]}: interrupted {when}", file=sys.stderr)
         sys.exit(130)

@@ -89,7 +89,8 @@ def build(
     if votes is None:
         raise ParamError(
             "params.yaml: data.labels is ferplus, but the download stage found no FER+ votes "
-            "(fer2013new.csv beside fer2013.csv in data.shared_dir or data/raw/; see its warning)"
+            "(fer2013new.csv beside fer2013.csv in data.shared_dir or data/raw/; see its warning); once the "
+            "file is there, `dvc repro -f download` reads it (DVC does not watch for it)"
         )
     label = ferplus_majority(votes)
     return Labels(name, classes, label, ferplus_soft(votes))

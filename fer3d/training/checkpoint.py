@@ -21,12 +21,17 @@ if TYPE_CHECKING:
 RUNTIME_KEYS = ("device", "workers")
 # the code whose change changes what training computes
 TRAINING_CODE = ("training", "models", "face3d")
+TRAINING_MODULES = ("device.py",)  # picks the validation precision, so the chosen epoch
 
 
-def key(cfg: dict, fingerprint: str = "") -> str:
-    """What a checkpoint must match to be resumed: the config and the data/code fingerprint."""
+def key(cfg: dict, fingerprint: str = "", device_type: str = "cpu") -> str:
+    """What a checkpoint must match to be resumed: the config, the data/code fingerprint, and the kind
+    of device (a GPU computes other bits and validates in another precision than a CPU)."""
     settings = {k: v for k, v in cfg.items() if k not in RUNTIME_KEYS}
-    blob = json.dumps({"config": settings, "fingerprint": fingerprint}, sort_keys=True, default=str)
+    identity = {"config": settings, "fingerprint": fingerprint}
+    if device_type != "cpu":  # CPU checkpoints keep the key they had
+        identity["device"] = device_type
+    blob = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -39,10 +44,10 @@ def fingerprint(*arrays: np.ndarray | torch.Tensor) -> str:
         h.update(str((data.dtype, data.shape)).encode())
         h.update(np.ascontiguousarray(data).data)
     package = Path(__file__).resolve().parent.parent
-    for folder in TRAINING_CODE:
-        for source in sorted((package / folder).glob("*.py")):
-            h.update(source.name.encode())
-            h.update(source.read_bytes())
+    sources = [s for folder in TRAINING_CODE for s in sorted((package / folder).glob("*.py"))]
+    for source in [*sources, *(package / m for m in TRAINING_MODULES)]:
+        h.update(source.name.encode())
+        h.update(source.read_bytes())
     return h.hexdigest()
 
 
@@ -56,6 +61,8 @@ def save(path: Path, run_key: str, run: Run, state: TrainState) -> None:
                 "schedule": run.schedule.state_dict(),
                 "generator": run.generator.get_state(),
                 "torch_rng": torch.get_rng_state(),
+                # dropout on a GPU draws from CUDA's generator: a resume continues it, as the CPU's
+                "cuda_rng": torch.cuda.get_rng_state(run.device) if run.device.type == "cuda" else None,
                 "average": run.average.state_dict() if run.average is not None else None,
                 "state": asdict(state),
             },
@@ -80,9 +87,12 @@ def resume(path: Path, run_key: str, run: Run, state: TrainState) -> int:
     run.schedule.load_state_dict(saved["schedule"])
     run.generator.set_state(saved["generator"])
     torch.set_rng_state(saved["torch_rng"])
+    if run.device.type == "cuda" and saved.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(saved["cuda_rng"], run.device)
     if run.average is not None:
         run.average.load_state_dict(saved["average"])
     for name, value in saved["state"].items():
         setattr(state, name, value)
+    run.saved_epoch = int(state.epoch)
     print(f"train: resuming {path} after epoch {state.epoch}")
     return int(state.epoch)

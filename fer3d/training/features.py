@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -114,11 +115,35 @@ def check_augment_options(kind: str, opts: dict, where: str) -> dict:
     for key in opts:
         if key not in allowed:
             raise unknown_key_error(where, key, allowed)
+        _check_option_type(f"{where}.{key}", opts[key], signature.parameters[key])
+    if kind == "image" and opts.get("pad", 0) >= 48:  # reflect padding needs less than the 48 px image
+        raise ParamError(f"params.yaml: {where}.pad must be below 48 px, found {opts['pad']!r}")
     try:  # build one now so a bad value stops the stage before the data is read
         AUGMENTERS[kind](*([torch.arange(2)] if kind in ("landmarks", "distances") else []), **opts)
     except (TypeError, ValueError) as e:
         raise ParamError(f"params.yaml: {where}: {e}") from e
     return opts
+
+
+def _check_option_type(name: str, value: Any, parameter: inspect.Parameter) -> None:
+    """By the augmenter's annotation (or its default's shape): YAML gives `erase: true` or
+    `flip: "false"` a meaning nobody meant (probability 1, flip on), so types are not coerced."""
+    kind = parameter.annotation if isinstance(parameter.annotation, str) else ""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "bool":
+        ok, wanted = isinstance(value, bool), "true or false"
+    elif kind == "int":
+        ok, wanted = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif kind == "float":
+        ok, wanted = number, "a number"
+    elif isinstance(parameter.default, tuple):
+        pair = isinstance(value, list | tuple) and len(value) == 2
+        ok = pair and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        wanted = "a [low, high] pair of numbers"
+    else:
+        return
+    if not ok:
+        raise ParamError(f"params.yaml: {name} must be {wanted}, found {value!r}")
 
 
 def _images(fer: dict, label: np.ndarray, split: np.ndarray, opts: dict) -> FeatureSet:

@@ -146,6 +146,7 @@ class Run:
     generator: torch.Generator
     precision: str = "fp32"  # of the training steps' forward pass; validation is always as scoring is
     average: WeightAverage | None = None  # train.ema > 0
+    saved_epoch: int = 0  # the epoch the checkpoint on disk holds (what a Ctrl-C keeps)
 
     @property
     def evaluated(self) -> torch.nn.Module:
@@ -164,15 +165,24 @@ class Run:
         if features.kind == "image":
             model.to(memory_format=torch.channels_last)
         train_index, val_index = features.indices(TRAIN), features.indices(VAL)
-        if len(train_index) == 0 or len(val_index) == 0:
+        if len(train_index) < 2 or len(val_index) == 0:  # BatchNorm needs 2 rows a batch
             raise ValueError(
-                f"{cfg['name']}: no usable rows in the training ({len(train_index)}) or validation "
-                f"({len(val_index)}) split"
+                f"{cfg['name']}: too few usable rows in the training ({len(train_index)}, at least 2) or "
+                f"validation ({len(val_index)}) split"
             )
+        if int(cfg["batch_size"]) < 2:
+            raise ValueError(f"{cfg['name']}: batch_size must be at least 2 (BatchNorm), found {cfg['batch_size']}")
         steps = max(1, len(train_index) // int(cfg["batch_size"]))
         optimizer = make_optimizer(model, cfg)
+        total, warmup = int(cfg["epochs"]) * steps, float(cfg["warmup"])
+        warm_end = warmup * total - 1  # OneCycleLR divides by each phase's length in steps
+        if warm_end == 0 or warm_end == total - 1:
+            raise ValueError(
+                f"{cfg['name']}: the one-cycle schedule cannot split {total} step(s) ({cfg['epochs']} epochs x "
+                f"{steps}) at warmup {cfg['warmup']} (a phase of no length); change epochs, batch_size or train.warmup"
+            )
         schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=float(cfg["lr"]), total_steps=int(cfg["epochs"]) * steps, pct_start=float(cfg["warmup"])
+            optimizer, max_lr=float(cfg["lr"]), total_steps=total, pct_start=warmup
         )
         generator = torch.Generator().manual_seed(int(cfg["seed"]))
         ema = float(cfg.get("ema", 0))
@@ -214,6 +224,11 @@ def train_one_epoch(run: Run, epoch: int, progress: bool) -> dict:
         run.schedule.step()
         if run.average is not None:
             run.average.update(model)
+        if not math.isfinite(loss.item()):  # NaN weights would score one class and could still be "best"
+            raise ValueError(
+                f"{cfg['name']}: training diverged at epoch {epoch}, step {step + 1} (loss {loss.item()}); "
+                f"lower lr ({cfg['lr']}) or check the inputs"
+            )
         loss_sum += loss.item() * len(idx)
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(idx)
@@ -268,8 +283,9 @@ def validation_due(epoch: int, cfg: dict[str, Any]) -> bool:
 
 def validate(run: Run) -> tuple[float, float]:
     """(accuracy, log-loss) on the validation split, flip-averaged and in the precision the finished
-    model will score in (bf16 for a bf16-trained net on an AMX CPU or CUDA): the epoch is chosen on the
-    answers users get, and the pass costs a third of fp32's (README "Scoring precision")."""
+    model will score in (bf16 for a bf16-trained net on an AMX CPU or CUDA; the pass costs a third of
+    fp32's, README "Scoring precision"). A model file's shifted views (tta_shift) are left out here:
+    five times the pass for each validated epoch; the evaluate stage scores the chosen epoch with them."""
     precision = resolve_scoring_precision("auto", run.device, trained=run.precision)
     proba = predict_proba(
         run.evaluated,
@@ -279,6 +295,8 @@ def validate(run: Run) -> tuple[float, float]:
         tta_flip=bool(run.cfg.get("tta_flip", True)),
         precision=precision,
     )
+    if not np.isfinite(proba).all():
+        raise ValueError(f"{run.cfg['name']}: validation probabilities are not finite (the weights diverged)")
     return accuracy_and_log_loss(proba, run.features.label[run.val_index])
 
 
@@ -303,13 +321,13 @@ def fit(
     with the same config and the same `fingerprint` (of the input data and the training code)."""
     run = Run.start(model, features, cfg)
     state = TrainState()
-    key = ckpt.key(cfg, fingerprint)
+    key = ckpt.key(cfg, fingerprint, run.device.type)
     resumed = ckpt.resume(checkpoint, key, run, state)
     start = time.perf_counter()
     try:
         stopped_early = _epochs(run, state, key, checkpoint, tracker, progress)
     except KeyboardInterrupt:
-        raise TrainingInterrupted(state.epoch, checkpoint) from None
+        raise TrainingInterrupted(run.saved_epoch, checkpoint) from None
     model.load_state_dict(state.best_state)
     seconds = time.perf_counter() - start + sum(r["seconds"] for r in state.history[:resumed])
     return TrainResult(
@@ -325,6 +343,9 @@ def fit(
 def _epochs(run: Run, state: TrainState, key: str, checkpoint: Path, tracker, progress: bool) -> bool:
     """Train the remaining epochs, a checkpoint after each; True when early stopping ended them."""
     cfg = run.cfg
+    patience = int(cfg["patience"])
+    if patience and state.bad_epochs >= patience:  # resumed from the checkpoint of the epoch that stopped it
+        return True
     for epoch in range(state.epoch + 1, int(cfg["epochs"]) + 1):
         epoch_start = time.perf_counter()
         trained = train_one_epoch(run, epoch, progress)
@@ -341,8 +362,8 @@ def _epochs(run: Run, state: TrainState, key: str, checkpoint: Path, tracker, pr
         }
         state.record(row, val_acc, run.evaluated)
         ckpt.save(checkpoint, key, run, state)  # before logging, which may wait on a dead server: Ctrl-C keeps it
+        run.saved_epoch = epoch
         _log_epoch(cfg, row, state, tracker)
-        patience = int(cfg["patience"])
         if patience and state.bad_epochs >= patience:
             return True
     return False

@@ -21,6 +21,18 @@ def test_model_config_uses_globals_unless_the_model_overrides():
     assert params.model_config(p, "resnet")["seed"] == p["seed"]
 
 
+def test_the_top_level_epochs_is_the_most_any_model_trains():
+    p = real_params()
+    own = {name: params.model_config(p, name)["epochs"] for name in p["models"]}
+    assert p["epochs"] >= max(own.values())  # the default cuts nobody's schedule
+    p["epochs"] = 2  # `dvc exp run -S epochs=2`: a quick run of every model
+    assert {name: params.model_config(p, name)["epochs"] for name in p["models"]} == dict.fromkeys(own, 2)
+    p["epochs"] = 40
+    assert params.model_config(p, "resnet")["epochs"] == 40 and params.model_config(p, "cnn")["epochs"] == own["cnn"]
+    del p["models"]["cnn"]["epochs"]
+    assert params.model_config(p, "cnn")["epochs"] == 40  # a model without its own: the top-level count
+
+
 @pytest.mark.parametrize(
     "key,value,message",
     [
@@ -132,8 +144,15 @@ def test_a_typo_in_a_model_section_lists_the_training_keys_and_options(tmp_path)
     [
         ("distance_cnn", {"jiter": 0.1}, "unknown key 'models.distance_cnn.augment.jiter'; did you mean"),
         ("voxel_cnn", {"shfit": 1}, "unknown key 'models.voxel_cnn.augment.shfit'; did you mean"),
-        ("cnn", {"degrees": "ten"}, "models.cnn.augment:"),
+        ("cnn", {"degrees": "ten"}, "models.cnn.augment.degrees must be a number, found 'ten'"),
         ("voxel_cnn", {"shift": -1}, "models.voxel_cnn.augment: shift must be an int >= 0"),
+        # YAML values that would have been coerced into something nobody meant
+        ("resnet", {"erase": True}, "models.resnet.augment.erase must be a number, found True"),
+        ("cnn", {"flip": "false"}, "models.cnn.augment.flip must be true or false, found 'false'"),
+        ("cnn", {"scale": 1.1}, "models.cnn.augment.scale must be a [low, high] pair of numbers, found 1.1"),
+        ("landmark_mlp", {"scale": [0.9]}, "models.landmark_mlp.augment.scale must be a [low, high] pair"),
+        ("voxel_cnn", {"shift": 1.5}, "models.voxel_cnn.augment.shift must be a whole number, found 1.5"),
+        ("cnn", {"pad": 48}, "models.cnn.augment.pad must be below 48 px, found 48"),
     ],
 )
 def test_augment_options_are_checked_by_name(model, augment, message):

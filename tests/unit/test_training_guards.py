@@ -1,0 +1,73 @@
+"""What the training loop refuses or keeps on real faces: a resume of a run that early stopping ended
+trains no further epoch, a diverging run is an error instead of NaN weights chosen as "best", and a
+schedule or batch a tiny run cannot have is named."""
+
+import pytest
+import torch
+
+from fer3d import params
+from fer3d.models import build_model
+from fer3d.training.loop import TrainingInterrupted, fit
+from tests.conftest import ROOT
+from tests.unit.test_validation_schedule import small_images
+
+
+@pytest.fixture(scope="module")
+def faces(fer_full):
+    from fer3d.data.fer2013 import stratified_subset
+
+    return small_images(stratified_subset(fer_full, 200, seed=0))  # 200 faces a split
+
+
+def cnn_config(**changes) -> dict:
+    cfg = params.model_config(params.load(ROOT / "params.yaml"), "cnn")
+    cfg.update({"batch_size": 32, "precision": "fp32", "validate_last": 1.0, "validate_every": 1, **changes})
+    return cfg
+
+
+def train(feats, cfg, checkpoint, tracker=None):
+    torch.manual_seed(int(cfg["seed"]))
+    model = build_model("cnn", num_classes=7)
+    result = fit(model, feats, cfg, checkpoint=checkpoint, tracker=tracker, progress=False)
+    return result, model.state_dict()
+
+
+class StopWhileLogging:
+    """A tracker whose per-epoch log is where Ctrl-C lands (a slow server), after the epoch's checkpoint."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def log_metrics(self, _metrics, step):
+        if step == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_a_run_that_stopped_early_resumes_to_the_same_model_without_training_on(faces, tmp_path):
+    cfg = cnn_config(epochs=12, patience=1, lr=0.01)
+    whole, whole_weights = train(faces, cfg, tmp_path / "whole.ckpt")
+    assert whole.stopped_early and len(whole.history) < 12, whole.history  # the case under test
+    stop = len(whole.history)
+    with pytest.raises(TrainingInterrupted) as interrupted:
+        train(faces, cfg, tmp_path / "cut.ckpt", tracker=StopWhileLogging(stop))
+    assert interrupted.value.epochs_done == stop  # the stopping epoch's checkpoint is on disk
+    resumed, resumed_weights = train(faces, cfg, tmp_path / "cut.ckpt")
+    assert resumed.resumed_from_epoch == stop and resumed.stopped_early
+    timeless = [{k: v for k, v in r.items() if k not in ("seconds", "train_samples_per_second")} for r in whole.history]
+    assert [{k: r[k] for k in timeless[0]} for r in resumed.history] == timeless
+    assert resumed.best_epoch == whole.best_epoch
+    assert all(torch.equal(resumed_weights[k], v) for k, v in whole_weights.items())
+
+
+def test_a_diverging_run_is_an_error_naming_the_model_and_lr(faces, tmp_path):
+    cfg = cnn_config(epochs=2, patience=0, lr=1e6)
+    with pytest.raises(ValueError, match=r"cnn: training diverged at epoch 1, step \d+ \(loss (nan|inf)\); lower lr"):
+        train(faces, cfg, tmp_path / "nan.ckpt")
+
+
+def test_schedules_and_batches_a_tiny_run_cannot_have_are_named(faces, tmp_path):
+    # 5 epochs of one step at warm-up 0.2: a warm-up of exactly one step (OneCycleLR divides by zero)
+    with pytest.raises(ValueError, match=r"cannot split 5 step\(s\) \(5 epochs x 1\) at warmup 0.2"):
+        train(faces, cnn_config(epochs=5, batch_size=4096), tmp_path / "a.ckpt")
+    with pytest.raises(ValueError, match="batch_size must be at least 2 \\(BatchNorm\\), found 1"):
+        train(faces, cnn_config(epochs=1, batch_size=1), tmp_path / "b.ckpt")
