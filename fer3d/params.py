@@ -102,6 +102,8 @@ def unknown_key_error(section: str, key: Any, allowed: Any, name: str = "params.
     dotted = f"{section}.{key}" if section else str(key)
     close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
     hint = f"; did you mean {(f'{section}.' if section else '') + close[0]!r}?" if close else ""
+    if section == "train" and key in GLOBAL_TRAINING_KEYS:  # a right key in the wrong section
+        hint = f"; {key} is set at the top level (every model) or under models.<name> (one model)."
     return ParamError(
         f"{name}: unknown key {dotted!r}{hint} Known keys {'under ' + section if section else 'at the top'}"
         f": {', '.join(allowed)}"

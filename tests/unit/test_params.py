@@ -120,6 +120,10 @@ def write_params(tmp_path, change) -> object:
         ),
         (lambda p: p["data"].__setitem__("limt", 10), "unknown key 'data.limt'; did you mean 'data.limit'?"),
         (
+            lambda p: p["train"].__setitem__("lr", 0.01),
+            "unknown key 'train.lr'; lr is set at the top level (every model) or under models.<name> (one model).",
+        ),
+        (
             lambda p: p["report"].__setitem__("gradcam", 3),
             "unknown key 'report.gradcam'; did you mean 'report.gradcam_samples'?",
         ),
