@@ -9,7 +9,8 @@ Training throughput = forward + backward + AdamW step on random data of the mode
 shape (channels_last for 2D nets unless --contiguous); --compile wraps the model in torch.compile
 (inductor; its compile time is left out: warm-up steps run first); inference = forward under
 torch.inference_mode in eval mode. --precision bf16 runs both under bf16 autocast (training as
-`train.precision: bf16` does; scoring stays fp32 in the pipeline, so its bf16 figure is only a bound).
+`train.precision: bf16` does; a bf16-trained model also scores in bf16 on AMX CPUs and GPUs, plain
+forward here, without the flip and shifted views the pipeline's scoring adds).
 --adamw: the optimizer step's implementation: default (torch's choice, a per-parameter loop on CPU,
 what training uses), foreach (one multi-tensor kernel per update) or fused (one fused kernel).
 Each is batch / median step time. --side-by-side N runs N copies at once, each in its own process

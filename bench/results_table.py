@@ -8,6 +8,8 @@ import argparse
 import json
 from pathlib import Path
 
+import yaml
+
 PROJECT = Path(__file__).resolve().parent.parent
 
 
@@ -29,17 +31,24 @@ def print_tables(root: Path) -> None:
     print_glance_table(root)
     print((root / "metrics" / "comparison.md").read_text())
     print(
-        "| model | parameters | epochs run (best) | train minutes | s/epoch | train samples/s | test images/s |\n"
-        "|---|---|---|---|---|---|---|"
+        "| model | parameters | epochs run (best) | epochs validated | train minutes | s/epoch | train samples/s "
+        "| test images/s |\n|---|---|---|---|---|---|---|---|"
     )
+    params_file = root / "params.yaml"  # the run's own (results/ copies may keep none: no views tag then)
+    models = (yaml.safe_load(params_file.read_text()) or {}).get("models") or {} if params_file.exists() else {}
     total = 0.0
     for path in sorted((root / "metrics" / "train").glob("*.json")):
         t = json.loads(path.read_text())
         ev = json.loads((root / "metrics" / "eval" / path.name).read_text())
         total += t["train_minutes"]
+        shift = int((models.get(t["model"]) or {}).get("tta_shift") or 0)  # the flip and 4 shifts of both
+        tags = ["10 views"] if shift else []
+        tags += ["bf16"] if ev.get("scoring_precision") == "bf16" else []
+        scored = f"{ev.get('images_per_second')}" + (f" ({', '.join(tags)})" if tags else "")
         print(
-            f"| {t['model']} | {t['parameters']:,} | {t['epochs_run']} ({t['best_epoch']}) | {t['train_minutes']} | "
-            f"{t['seconds_per_epoch']} | {t['train_samples_per_second']} | {ev.get('images_per_second')} |"
+            f"| {t['model']} | {t['parameters']:,} | {t['epochs_run']} ({t['best_epoch']}) | "
+            f"{t.get('epochs_validated', t['epochs_run'])} | {t['train_minutes']} | {t['seconds_per_epoch']} | "
+            f"{t['train_samples_per_second']} | {scored} |"
         )
     stages = sum(
         json.loads((root / "metrics" / f"{s}.json").read_text())["seconds"]

@@ -107,3 +107,38 @@ def test_paths_named_in_inline_code_exist():
                             missing.append(f"{page.name}:{number}: {path}")
     assert checked > 50
     assert missing == []
+
+
+def exp_run_overrides(text: str) -> list[list[str]]:
+    """The -S values of each `dvc exp run` command in the text's bash blocks (continued lines joined)."""
+    import shlex
+
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("  #")[0].strip()
+            if line.startswith("dvc exp run"):
+                words = shlex.split(line)
+                commands.append([words[i + 1] for i, w in enumerate(words) if w in ("-S", "--set-param")])
+    return commands
+
+
+def test_every_dvc_exp_run_in_readme_applies_and_passes_the_params_checks(tmp_path):
+    """DVC applies -S through Hydra and refuses a plain -S on a key params.yaml lacks (`++` adds it):
+    each README command is applied as DVC does, to a copy of params.yaml, and the result loaded and
+    checked for every model."""
+    import shutil
+
+    from dvc.utils.hydra import apply_overrides
+
+    from fer3d import params
+
+    commands = exp_run_overrides((ROOT / "README.md").read_text())
+    assert len(commands) >= 5 and any(len(c) > 5 for c in commands)  # the GPU recipe among them
+    for i, overrides in enumerate(commands):
+        copy = tmp_path / f"params{i}.yaml"
+        shutil.copy(ROOT / "params.yaml", copy)
+        apply_overrides(str(copy), overrides)  # raises as `dvc exp run` does
+        p = params.load(copy)
+        for name in p["models"]:
+            params.model_config(p, name)
