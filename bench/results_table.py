@@ -35,14 +35,17 @@ def print_tables(root: Path) -> None:
         "| test images/s |\n|---|---|---|---|---|---|---|---|"
     )
     params_file = root / "params.yaml"  # the run's own (results/ copies may keep none: no views tag then)
-    models = (yaml.safe_load(params_file.read_text()) or {}).get("models") or {} if params_file.exists() else {}
+    run_params = (yaml.safe_load(params_file.read_text()) or {}) if params_file.exists() else {}
+    models, default_flip = run_params.get("models") or {}, (run_params.get("train") or {}).get("tta_flip", True)
     total = 0.0
     for path in sorted((root / "metrics" / "train").glob("*.json")):
         t = json.loads(path.read_text())
         ev = json.loads((root / "metrics" / "eval" / path.name).read_text())
         total += t["train_minutes"]
-        shift = int((models.get(t["model"]) or {}).get("tta_shift") or 0)  # the flip and 4 shifts of both
-        tags = ["10 views"] if shift else []
+        section = models.get(t["model"]) or {}
+        flip = section.get("tta_flip", default_flip)
+        views = (2 if flip else 1) * (5 if section.get("tta_shift") else 1)  # the face and 4 shifts, each mirrored
+        tags = [f"{views} views"] if views > 2 else []
         tags += ["bf16"] if ev.get("scoring_precision") == "bf16" else []
         scored = f"{ev.get('images_per_second')}" + (f" ({', '.join(tags)})" if tags else "")
         print(

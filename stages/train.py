@@ -47,30 +47,35 @@ def main(name: str) -> None:
     fingerprint = checkpoint.fingerprint(feats.rows, feats.label, feats.split, feats.usable, feats.soft)
     if options.get("pretrained"):  # the weights a fine-tune starts from: another file at that path is another run
         fingerprint += hashlib.blake2b(Path(options["pretrained"]).read_bytes(), digest_size=8).hexdigest()
-    with Tracker(
-        experiment=str(cfg.get("mlflow_experiment", "fer3d")),
-        run_name=name,
-        tags={"family": spec.family, "input": spec.input},
-    ) as tracker:
-        tracker.log_params(
-            {**cfg, "parameters": count_parameters(model), "pretrained_from": getattr(model, "pretrained_from", None)}
-        )
-        ckpt = paths.checkpoint(name)
-        result = fit(model, feats, cfg, ckpt, tracker=tracker, progress=show_progress(), fingerprint=fingerprint)
-        try:
+    trained = False  # a Ctrl-C after training (writing, logging, the tracker's exit) says what it left
+    try:
+        with Tracker(
+            experiment=str(cfg.get("mlflow_experiment", "fer3d")),
+            run_name=name,
+            tags={"family": spec.family, "input": spec.input},
+        ) as tracker:
+            tracker.log_params(
+                {
+                    **cfg,
+                    "parameters": count_parameters(model),
+                    "pretrained_from": getattr(model, "pretrained_from", None),
+                }
+            )
+            ckpt = paths.checkpoint(name)
+            result = fit(model, feats, cfg, ckpt, tracker=tracker, progress=show_progress(), fingerprint=fingerprint)
+            trained = True
             model_path = save_trained(paths, p, name, model, feats, cfg, options, result)
             tracker.log_metrics({"best_val_acc": result.best_val_acc, "best_epoch": result.best_epoch})
             tracker.log_artifact(model_path)
             tracker.log_model(model, name="model")
             summary = training_summary(name, model, result, cfg, model_path)
             summary["tracking"] = tracker.status.split(":")[0]  # ok | disabled | failed (details are in the log)
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(WRITING) from None
-    try:
         save_json(paths.train_metrics / f"{name}.json", summary)
         save_text(paths.train_metrics / f"{name}_curve.csv", curve_csv(result.history))
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(WRITING) from None
+        if trained:
+            raise KeyboardInterrupt(WRITING) from None
+        raise
     paths.checkpoint(name).unlink(missing_ok=True)  # done: the next run starts fresh
     print(
         f"train: {name} best validation accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch} "

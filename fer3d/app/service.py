@@ -36,6 +36,7 @@ from .predict import Run, predict_image, result_json
 
 MEBIBYTE = 1 << 20
 MULTIPART_SLACK = 64 * 1024  # room for the multipart part headers and option fields around the file
+DRAINED = "fer3d.drained"  # request scope flag: this much of a refused body was read already
 DRAIN_BYTES = 64 * MEBIBYTE  # a refused body up to this size is read (and dropped) before the error answer
 PAGE = Path(__file__).parent / "static" / "index.html"
 HOW_TO_SEND = (
@@ -80,6 +81,7 @@ async def _receive_body(request: Request, limit: int) -> tuple[bytes | None, int
         if size <= limit:
             chunks.append(chunk)
         elif size > max(limit, DRAIN_BYTES):
+            request.scope[DRAINED] = True  # _error must not read another DRAIN_BYTES of it
             break
     return (b"".join(chunks), size) if size <= limit else (None, size)
 
@@ -235,7 +237,7 @@ async def _error(request: Request, status: int, message: str) -> JSONResponse:
     option, a wrong path) up to DRAIN_BYTES, as _receive_body does for a 413: answering with the body
     unread resets the connection, and the client sees that instead of the message."""
     declared = request.headers.get("content-length", "")
-    if not (declared.isdigit() and int(declared) > DRAIN_BYTES):
+    if not ((declared.isdigit() and int(declared) > DRAIN_BYTES) or request.scope.get(DRAINED)):
         size = 0
         try:
             async for chunk in request.stream():

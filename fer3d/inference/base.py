@@ -45,7 +45,9 @@ def as_crops(crops, who: str = "") -> np.ndarray:
         return array
     if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise ValueError(f"{where}crops must be uint8 pixels 0..255; found dtype {array.dtype}")
-    if array.size and not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 255):
+    if array.size and not np.isfinite(array).all():
+        raise ValueError(f"{where}crops must be pixels 0..255; found non-finite values (NaN or infinity)")
+    if array.size and not (array.min() >= 0 and array.max() <= 255):
         raise ValueError(f"{where}crops must be pixels 0..255; found {array.dtype} from {array.min()} to {array.max()}")
     if array.size and not np.array_equal(array, np.round(array)):
         raise ValueError(
@@ -63,7 +65,7 @@ def as_points(points, has_mesh, who: str = "") -> tuple[np.ndarray, np.ndarray]:
     if array.ndim != 3 or array.shape[1:] != (478, 3):
         raise ValueError(f"{where}points must be FaceMesh's 478 (x, y, z), an array (N, 478, 3); found {array.shape}")
     if has_mesh is None:
-        has_mesh = array.reshape(len(array), -1).any(1)
+        has_mesh = array.any(axis=(1, 2))
     has_mesh = np.asarray(has_mesh, bool)
     if has_mesh.shape != (len(array),):
         raise ValueError(f"{where}has_mesh must be one flag per face ({len(array)}); found shape {has_mesh.shape}")

@@ -29,7 +29,7 @@ def key(cfg: dict, fingerprint: str = "", device_type: str = "cpu") -> str:
     of device (a GPU computes other bits and validates in another precision than a CPU)."""
     settings = {k: v for k, v in cfg.items() if k not in RUNTIME_KEYS}
     identity = {"config": settings, "fingerprint": fingerprint}
-    if device_type != "cpu":  # CPU checkpoints keep the key they had
+    if device_type != "cpu":  # the key's form on a CPU is unchanged (the code digest changes with the code)
         identity["device"] = device_type
     blob = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -125,6 +125,7 @@ def test_bad_inputs_are_refused_with_what_was_found(tmp_path):
             r"cnn: crops must be 48x48 gray faces, an array \(N, 48, 48\); found shape \(2, 64, 64\)",
         ),
         (crops.astype(bool), "found dtype bool"),
+        (np.full((1, 48, 48), np.nan), r"found non-finite values \(NaN or infinity\)"),
     ):
         with pytest.raises(ValueError, match=message):
             c.predict_proba(crops=bad)
@@ -134,6 +135,7 @@ def test_bad_inputs_are_refused_with_what_was_found(tmp_path):
     out = mlp.predict_proba(points=points)  # no has_mesh: the row of zeros is a face without a mesh
     np.testing.assert_allclose(out[1], PRIOR, atol=1e-7)
     np.testing.assert_array_equal(out, mlp.predict_proba(points=points, has_mesh=[True, False, True]))
+    assert mlp.predict_proba(points=np.zeros((0, 478, 3), np.float32)).shape == (0, 7)  # an empty batch
     with pytest.raises(ValueError, match=r"has_mesh must be one flag per face \(3\); found shape \(2,\)"):
         mlp.predict_proba(points=points, has_mesh=[True, False])
     with pytest.raises(ValueError, match=r"points must be FaceMesh's 478 \(x, y, z\)"):
