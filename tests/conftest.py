@@ -85,7 +85,8 @@ MODEL_NAMES = ("cnn", "resnet", "vgg", "landmark_mlp", "landmark_cnn", "distance
 
 
 def epochs_everywhere(n: int) -> dict:
-    """Overrides that make every model train `n` epochs (models set their own in params.yaml)."""
+    """Overrides that make every model train `n` epochs: each model's own count, and the top-level one,
+    which caps them all (a test raising one model's count raises the top-level one too)."""
     return {"epochs": n, **{f"models.{m}.epochs": n for m in MODEL_NAMES}}
 
 
