@@ -17,7 +17,8 @@ def readme_recipe() -> dict:
     command = re.search(r"dvc exp run -n gpu-recipe (.*?)\n```", text, re.S).group(1).replace("\\\n", " ")
     words = shlex.split(command)
     pairs = [words[i + 1] for i, w in enumerate(words) if w == "-S"]
-    return {key: yaml.safe_load(value) for key, value in (pair.split("=", 1) for pair in pairs)}
+    # `++key=value` (DVC/Hydra: add a key params.yaml lacks) sets the same key as `key=value`
+    return {key.removeprefix("++"): yaml.safe_load(value) for key, value in (pair.split("=", 1) for pair in pairs)}
 
 
 def test_the_recipe_is_the_one_readme_gives():
