@@ -14,6 +14,7 @@ face or a bad option. The models and detectors are loaded once, by the caller of
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -238,14 +239,8 @@ async def _error(request: Request, status: int, message: str) -> JSONResponse:
     unread resets the connection, and the client sees that instead of the message."""
     declared = request.headers.get("content-length", "")
     if not ((declared.isdigit() and int(declared) > DRAIN_BYTES) or request.scope.get(DRAINED)):
-        size = 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > DRAIN_BYTES:
-                    break
-        except (RuntimeError, ClientDisconnect):  # RuntimeError: already read ("Stream consumed")
-            pass
+        with contextlib.suppress(RuntimeError, ClientDisconnect):  # RuntimeError: read already ("Stream consumed")
+            await _receive_body(request, 0)  # keeps nothing, drops up to DRAIN_BYTES
     return JSONResponse({"error": message}, status_code=status)
 
 
