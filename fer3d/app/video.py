@@ -116,6 +116,41 @@ def sample_indices(n_frames: int, video_fps: float, fps: float) -> list[int]:
     return [i for i in range(n_frames) if sampler.take(i / video_fps)]
 
 
+class ConstantRateWriter:
+    """Writes frames shown at given times to a constant-rate writer (an MP4 has one rate): output
+    frame n shows the last frame at or before n/rate, so a frame is held until the next one's time
+    (written again across a gap, as a variable-rate phone video's slow stretch) and dropped when the
+    next one falls in the same output frame. Each frame waits for the next one's time; `release`
+    writes the last."""
+
+    def __init__(self, writer, rate: float):
+        self.writer = writer
+        self.rate = rate
+        self.held: np.ndarray | None = None
+        self.slot = 0  # output frames written so far, counted from the first frame's time
+        self.start = 0.0
+
+    def _slot_of(self, time_s: float) -> int:
+        """The first output frame at or after time_s."""
+        return math.ceil((time_s - self.start) * self.rate - TIME_EPS)
+
+    def write(self, image: np.ndarray, time_s: float) -> None:
+        if self.held is None:
+            self.start = time_s
+        else:
+            for _ in range(self._slot_of(time_s) - self.slot):
+                self.writer.write(self.held)
+                self.slot += 1
+        self.held = image
+
+    def release(self) -> None:
+        if self.held is not None:
+            self.writer.write(self.held)
+            self.slot += 1
+            self.held = None
+        self.writer.release()
+
+
 # ------------------------------------------------------------------------------ tracking
 
 
@@ -361,7 +396,7 @@ class _Clip:
     options: VideoOptions
     tracker: IouTracker
     smoother: TrackSmoother
-    writer: object | None = None  # cv2.VideoWriter of the annotated video
+    writer: ConstantRateWriter | None = None  # of the annotated video
     rows: list[dict] = field(default_factory=list)
     pending: list[_Sample] = field(default_factory=list)
     sampled: int = 0
@@ -394,7 +429,8 @@ class _Clip:
                 i += 1
             self.smoother.forget(sample.ended)
             if self.writer is not None:
-                self.writer.write(annotate(sample.image, [f.box for f in sample.faces], sample.ids, labels))
+                boxes = [f.box for f in sample.faces]
+                self.writer.write(annotate(sample.image, boxes, sample.ids, labels), sample.time_s)
         self.pending.clear()
 
 
@@ -521,8 +557,8 @@ def _open_writer(stack: contextlib.ExitStack, target: Path, reader: VideoReader,
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), rate, reader.size)
     if not writer.isOpened():
         raise OSError(f"{target}: OpenCV could not open an MP4 ('mp4v') writer of {reader.size} at {rate} fps")
-    stack.callback(writer.release)
-    return writer
+    stack.callback(writer.release)  # on an error; ConstantRateWriter.release writes the held frame first
+    return ConstantRateWriter(writer, rate)
 
 
 def _summary(clip: _Clip, reader: VideoReader, written: list[Path], annotated: Path | None, seconds: float) -> dict:

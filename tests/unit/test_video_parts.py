@@ -13,6 +13,7 @@ import pytest
 
 from fer3d.app.faces import InputError
 from fer3d.app.video import (
+    ConstantRateWriter,
     FrameSampler,
     IouTracker,
     TrackSmoother,
@@ -325,6 +326,65 @@ def test_a_variable_rate_video_is_timed_and_sampled_on_its_own_clock(tmp_path):
     assert [i for i, t, _ in frames if sampler.take(t)][:6] == [0, 5, 10, 12, 14, 15]
     constant = VideoReader(cfr)
     assert [t for _, t, _ in constant.frames()] == pytest.approx([i / 10 for i in range(30)])
+
+
+class _ListWriter:
+    def __init__(self):
+        self.frames, self.released = [], False
+
+    def write(self, image):
+        self.frames.append(image)
+
+    def release(self):
+        self.released = True
+
+
+def test_constant_rate_writer_holds_a_frame_until_the_next_ones_time():
+    """At 5 frames/s (output frame n at 1.0 + n/5 s): b, 0.6 s before the next frame, is shown three
+    times; d falls between output frames 4 (1.8 s: c) and 5 (2.0 s: e) and is never shown; release
+    writes the frame held last."""
+    out = _ListWriter()
+    writer = ConstantRateWriter(out, 5)
+    for name, time_s in [("a", 1.0), ("b", 1.2), ("c", 1.8), ("d", 1.85), ("e", 2.0)]:
+        writer.write(name, time_s)
+    assert out.frames == ["a", "b", "b", "b", "c"] and not out.released
+    writer.release()
+    assert out.frames == ["a", "b", "b", "b", "c", "e"] and out.released
+    # arithmetic frame times (i / 30 sampled at 10) neither drop nor repeat a frame
+    out = _ListWriter()
+    writer = ConstantRateWriter(out, 10)
+    for i in range(0, 90, 3):
+        writer.write(i, i / 30)
+    writer.release()
+    assert out.frames == list(range(0, 90, 3))
+
+
+def test_an_annotated_variable_rate_video_plays_on_the_sources_clock(tmp_path):
+    """The variable-rate file below (ten frames at 10 fps, then twenty at 3.3 fps) written at a
+    constant 10 fps: output frame n shows the last source frame at or before n / 10 s, so the
+    6.7 s the source lasts play in 6.8 s, not in the 3 s of one output frame per source frame."""
+    import cv2
+
+    cfr, vfr, out = tmp_path / "constant.mp4", tmp_path / "variable.mp4", tmp_path / "out.mp4"
+    writer = cv2.VideoWriter(str(cfr), cv2.VideoWriter_fourcc(*"mp4v"), 10, (96, 64))
+    for i in range(30):
+        writer.write(np.full((64, 96, 3), 8 * i, np.uint8))
+    writer.release()
+    _make_variable_rate(cfr, vfr, slow_after=10, slow_factor=3)
+    frames = list(VideoReader(vfr).frames())
+    indices = _ListWriter()  # which source frame each output frame shows (mp4v blurs 8-level steps)
+    timed = ConstantRateWriter(indices, 10)
+    for index, time_s, _ in frames:
+        timed.write(index, time_s)
+    timed.release()
+    times = [i / 10 for i in range(10)] + [1 + 0.3 * i for i in range(20)]
+    assert indices.frames == [max(i for i, t in enumerate(times) if t <= n / 10 + 1e-9) for n in range(68)]
+    timed = ConstantRateWriter(cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 10, (96, 64)), 10)
+    for _, time_s, image in frames:
+        timed.write(image, time_s)
+    timed.release()
+    written = VideoReader(out)
+    assert (written.fps, written.frame_count, len(list(written.frames()))) == (10, 68, 68)
 
 
 def test_a_file_that_is_not_a_video_is_an_input_error_naming_it(tmp_path):
