@@ -175,15 +175,18 @@ def model_config(params: dict, name: str, options: Iterable[str] | None = None) 
     cfg["name"] = name
     # the top-level epochs is the most any model trains (`dvc exp run -S epochs=2`: a quick run of
     # every model); a model's own smaller count stands
-    own, most = section.get("epochs"), get(params, "epochs")
-    if _is_int(own) and _is_int(most):
-        cfg["epochs"] = min(own, most)
+    most = _whole_positive(get(params, "epochs"), "epochs")
+    own = section.get("epochs")
+    cfg["epochs"] = most if own is None else min(_whole_positive(own, f"models.{name}.epochs"), most)
     check_training_config(cfg)
     return cfg
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _whole_positive(value: Any, dotted: str) -> int:
+    """An epoch count: YAML may give 2.0 or 1e1 (whole numbers, accepted as such), never true or 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer() or value < 1:
+        raise ParamError(f"params.yaml: {dotted} must be a whole number > 0, found {value!r}")
+    return int(value)
 
 
 def check_training_config(cfg: dict[str, Any]) -> None:

@@ -42,12 +42,13 @@ def main(name: str) -> None:
         f"{len(feats.indices(TRAIN)):,} training rows, validating on {len(feats.indices(VAL)):,}"
     )
     own_epochs = (p["models"][name] or {}).get("epochs")
-    if isinstance(own_epochs, int) and own_epochs > int(cfg["epochs"]):
+    if own_epochs is not None and own_epochs > cfg["epochs"]:  # both checked by model_config
         print(f"train: {name} trains {cfg['epochs']} epochs, the top-level epochs, not its own {own_epochs}")
     fingerprint = checkpoint.fingerprint(feats.rows, feats.label, feats.split, feats.usable, feats.soft)
     if options.get("pretrained"):  # the weights a fine-tune starts from: another file at that path is another run
         fingerprint += hashlib.blake2b(Path(options["pretrained"]).read_bytes(), digest_size=8).hexdigest()
     trained = False  # a Ctrl-C after training (writing, logging, the tracker's exit) says what it left
+    training_error: BaseException | None = None
     try:
         with Tracker(
             experiment=str(cfg.get("mlflow_experiment", "fer3d")),
@@ -62,7 +63,13 @@ def main(name: str) -> None:
                 }
             )
             ckpt = paths.checkpoint(name)
-            result = fit(model, feats, cfg, ckpt, tracker=tracker, progress=show_progress(), fingerprint=fingerprint)
+            try:
+                result = fit(
+                    model, feats, cfg, ckpt, tracker=tracker, progress=show_progress(), fingerprint=fingerprint
+                )
+            except BaseException as e:
+                training_error = e
+                raise
             trained = True
             model_path = save_trained(paths, p, name, model, feats, cfg, options, result)
             tracker.log_metrics({"best_val_acc": result.best_val_acc, "best_epoch": result.best_epoch})
@@ -72,10 +79,8 @@ def main(name: str) -> None:
             summary["tracking"] = tracker.status.split(":")[0]  # ok | disabled | failed (details are in the log)
         save_json(paths.train_metrics / f"{name}.json", summary)
         save_text(paths.train_metrics / f"{name}_curve.csv", curve_csv(result.history))
-    except KeyboardInterrupt:
-        if trained:
-            raise KeyboardInterrupt(WRITING) from None
-        raise
+    except KeyboardInterrupt as e:
+        raise interruption(e, trained, training_error, paths.checkpoint(name)) from None
     paths.checkpoint(name).unlink(missing_ok=True)  # done: the next run starts fresh
     print(
         f"train: {name} best validation accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch} "
@@ -87,6 +92,19 @@ WRITING = (
     "after training, while writing its outputs (some may be written, not all); the checkpoint of its last "
     "epoch is kept: `dvc repro` writes them again without training"
 )
+
+
+def interruption(e: KeyboardInterrupt, trained: bool, training_error: BaseException | None, checkpoint: Path):
+    """What a Ctrl-C in the stage reports. A second Ctrl-C while the tracker ends the run of a training
+    that was interrupted or failed: that first outcome (its message says what was kept). After training:
+    what writing may have left. Otherwise whether a checkpoint is there to resume from."""
+    if training_error is not None and training_error is not e:
+        return training_error
+    if trained:
+        return KeyboardInterrupt(WRITING)
+    if checkpoint.exists():
+        return KeyboardInterrupt(f"with the checkpoint {checkpoint} on disk: `dvc repro` resumes from it")
+    return e
 
 
 def save_trained(paths: Paths, p: dict, name: str, model, feats, cfg: dict, options: dict, result: TrainResult):

@@ -73,8 +73,11 @@ def class_index(value: str | int | None, classes: Sequence[str] = EMOTIONS, mode
     """'happy' / 3 / None → an index into `classes`, the model file's own (None: the predicted class)."""
     if value is None:
         return None
-    index = int(value) if isinstance(value, int) or value.isdigit() else None
-    if index is None and value in classes:
+    index = None
+    number = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)  # 3, or an argmax
+    if number or (isinstance(value, str) and value.isdigit()):
+        index = int(value)
+    elif isinstance(value, str) and value in classes:
         index = list(classes).index(value)
     if index is None or not 0 <= index < len(classes):
         of = f"{model}'s classes" if model else "the classes"

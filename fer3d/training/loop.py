@@ -296,7 +296,10 @@ def validate(run: Run) -> tuple[float, float]:
         precision=precision,
     )
     if not np.isfinite(proba).all():
-        raise ValueError(f"{run.cfg['name']}: validation probabilities are not finite (the weights diverged)")
+        raise ValueError(
+            f"{run.cfg['name']}: validation probabilities are not finite (the weights diverged); "
+            f"lower lr ({run.cfg['lr']}) or check the inputs"
+        )
     return accuracy_and_log_loss(proba, run.features.label[run.val_index])
 
 

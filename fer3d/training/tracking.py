@@ -275,21 +275,23 @@ class Tracker:
         self._client, self.experiment_id, self.run_id = client, experiment_id, run.info.run_id
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if self.active:
-            from .loop import TrainingInterrupted  # the loop's Ctrl-C (imported here: the loop pulls in torch)
+        if self.run_id is None:
+            return False
+        from .loop import TrainingInterrupted  # the loop's Ctrl-C (imported here: the loop pulls in torch)
 
-            stopped = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, TrainingInterrupted))
+        stopped = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, TrainingInterrupted))
+        if self.active:
             status = "FINISHED" if exc_type is None else ("KILLED" if stopped else "FAILED")
             self._guard("end run", self._client.set_terminated, self.run_id, status)
-        elif self.run_id is not None:
-            self._end_after_failure()
+        else:
+            self._end_after_failure("KILLED" if stopped else "FAILED")
         return False  # never swallow the body's exception
 
-    def _end_after_failure(self) -> None:
+    def _end_after_failure(self, status: str) -> None:
         """A logging call failed mid-run (a dead server, or a local fault such as an unwritable artifact
         folder with a healthy server). Left alone the run would show RUNNING for ever: try once, without
-        retries, to say why and end it FAILED (its record is incomplete). A dead server costs one refused
-        connection or one timeout."""
+        retries, to say why and end it FAILED (its record is incomplete), or KILLED after a Ctrl-C.
+        A dead server costs one refused connection or one timeout."""
         from mlflow.entities import RunTag
 
         reason = self.status.removeprefix("failed: ")
@@ -298,7 +300,7 @@ class Tracker:
         try:
             with _quiet_retries():
                 self._client.log_batch(self.run_id, tags=[RunTag("fer3d.tracking_error", reason[:5000])])
-                self._client.set_terminated(self.run_id, "FAILED")
+                self._client.set_terminated(self.run_id, status)
         except Exception:
             pass  # the warning was printed when the first call failed
         finally:

@@ -363,6 +363,16 @@ def test_a_local_failure_ends_the_run_failed_with_the_reason(tmp_path, capfd):
     assert run.data.tags["fer3d.tracking_error"].startswith("log artifact")
     assert run.data.metrics["best_val_acc"] == pytest.approx(0.6)  # what was logged before the fault stays
     assert capfd.readouterr().err.count(WARNING) == 1
+    # the same fault, then Ctrl-C: the run ends KILLED (as an interrupted healthy run), with the reason
+    with pytest.raises(KeyboardInterrupt), Tracker(experiment="fer3d", run_name="cnn") as stopped:
+        artifacts = Path(urllib.parse.urlparse(client.get_run(stopped.run_id).info.artifact_uri).path)
+        artifacts.parent.mkdir(parents=True)
+        artifacts.write_text("in the way")
+        stopped.log_artifact(tmp_path / "models" / "cnn.pt")
+        assert stopped.status.startswith("failed: log artifact")
+        raise KeyboardInterrupt
+    run = client.get_run(stopped.run_id)
+    assert run.info.status == "KILLED" and run.data.tags["fer3d.tracking_error"].startswith("log artifact")
 
 
 def test_an_interrupted_training_is_killed_and_a_deleted_experiment_is_named(tmp_path, capfd):

@@ -31,6 +31,21 @@ def test_the_top_level_epochs_is_the_most_any_model_trains():
     assert params.model_config(p, "resnet")["epochs"] == 40 and params.model_config(p, "cnn")["epochs"] == own["cnn"]
     del p["models"]["cnn"]["epochs"]
     assert params.model_config(p, "cnn")["epochs"] == 40  # a model without its own: the top-level count
+    p["epochs"] = 2.0  # YAML's 2.0 (or 1e1) is a whole number: it caps like 2, as an int
+    assert params.model_config(p, "resnet")["epochs"] == 2 and type(params.model_config(p, "cnn")["epochs"]) is int
+    p["epochs"], p["models"]["resnet"]["epochs"] = 40, 30.0
+    assert params.model_config(p, "resnet")["epochs"] == 30
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, True, "2"])
+def test_a_bad_top_level_epochs_is_named_as_the_top_level_key(value):
+    p = real_params()
+    p["epochs"] = value
+    with pytest.raises(ParamError, match=re.escape(f"params.yaml: epochs must be a whole number > 0, found {value!r}")):
+        params.model_config(p, "resnet")
+    p["epochs"], p["models"]["cnn"]["epochs"] = 300, value
+    with pytest.raises(ParamError, match=re.escape(f"models.cnn.epochs must be a whole number > 0, found {value!r}")):
+        params.model_config(p, "cnn")
 
 
 @pytest.mark.parametrize(
@@ -38,7 +53,6 @@ def test_the_top_level_epochs_is_the_most_any_model_trains():
     [
         ("lr", -0.1, "lr for models.cnn must be > 0"),
         ("lr", "fast", "lr for models.cnn must be a number"),
-        ("epochs", 2.5, "epochs for models.cnn must be an integer"),
         ("device", "tpu", "device must be auto, cpu, cuda or cuda:N"),
     ],
 )

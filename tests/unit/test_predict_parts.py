@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -119,8 +120,10 @@ def test_gradcam_on_an_untrained_net():
         assert [c.class_index for c in cams] == model(x).argmax(1).tolist()
         assert all(c.class_index == 5 for c in gradcam.gradcam(model, x, target=5, layer="conv"))
     assert gradcam.class_index("happy") == 3 and gradcam.class_index("3") == 3 and gradcam.class_index(None) is None
-    with pytest.raises(ValueError, match="class must be one of"):
-        gradcam.class_index("joy")
+    assert gradcam.class_index(np.int64(3)) == 3  # an argmax of probabilities
+    for wrong in ("joy", True, 2.0, 7):
+        with pytest.raises(ValueError, match=f"class must be one of .*found {re.escape(repr(wrong))}"):
+            gradcam.class_index(wrong)
 
 
 def test_gradcam_explains_the_models_own_classes_as_predict_scores_them(tmp_path):

@@ -8,6 +8,7 @@ import torch
 from fer3d import params
 from fer3d.models import build_model
 from fer3d.training.loop import TrainingInterrupted, fit
+from stages.train import WRITING, interruption
 from tests.conftest import ROOT
 from tests.unit.test_validation_schedule import small_images
 
@@ -59,10 +60,18 @@ def test_a_run_that_stopped_early_resumes_to_the_same_model_without_training_on(
     assert all(torch.equal(resumed_weights[k], v) for k, v in whole_weights.items())
 
 
-def test_a_diverging_run_is_an_error_naming_the_model_and_lr(faces, tmp_path):
+def test_a_diverging_run_is_an_error_naming_the_model_and_lr(faces, tmp_path, monkeypatch):
     cfg = cnn_config(epochs=2, patience=0, lr=1e6)
-    with pytest.raises(ValueError, match=r"cnn: training diverged at epoch 1, step \d+ \(loss (nan|inf)\); lower lr"):
+    diverged = r"cnn: training diverged at epoch 1, step \d+ \(loss (nan|inf)\); lower lr \(1000000\.0\)"
+    with pytest.raises(ValueError, match=diverged):
         train(faces, cfg, tmp_path / "nan.ckpt")
+    # weights whose training loss stays finite but whose validation pass does not (here: forced)
+    from fer3d.training import loop
+
+    real = loop.predict_proba
+    monkeypatch.setattr(loop, "predict_proba", lambda *a, **k: real(*a, **k) * float("nan"))
+    with pytest.raises(ValueError, match=r"cnn: validation probabilities are not finite .*; lower lr \(0\.01\)"):
+        train(faces, cnn_config(epochs=1, lr=0.01), tmp_path / "val.ckpt")
 
 
 def test_schedules_and_batches_a_tiny_run_cannot_have_are_named(faces, tmp_path):
@@ -71,3 +80,26 @@ def test_schedules_and_batches_a_tiny_run_cannot_have_are_named(faces, tmp_path)
         train(faces, cnn_config(epochs=5, batch_size=4096), tmp_path / "a.ckpt")
     with pytest.raises(ValueError, match="batch_size must be at least 2 \\(BatchNorm\\), found 1"):
         train(faces, cnn_config(epochs=1, batch_size=1), tmp_path / "b.ckpt")
+
+
+def test_a_ctrl_c_says_what_the_training_left(tmp_path):
+    """A second Ctrl-C while the tracker ends an interrupted or diverged run reports that first
+    outcome; otherwise whether training finished, or whether a checkpoint is there to resume from."""
+    checkpoint = tmp_path / "cnn.ckpt"
+    first = TrainingInterrupted(5, checkpoint)
+    try:
+        try:
+            raise first
+        except TrainingInterrupted:
+            raise KeyboardInterrupt from None  # the tracker's set_terminated waiting on a slow server
+    except KeyboardInterrupt as second:
+        assert interruption(second, False, first, checkpoint) is first
+    diverged = ValueError("cnn: training diverged at epoch 3")
+    assert interruption(KeyboardInterrupt(), False, diverged, checkpoint) is diverged
+    ctrl_c = KeyboardInterrupt()
+    assert str(interruption(ctrl_c, True, None, checkpoint)) == WRITING
+    assert interruption(ctrl_c, False, None, checkpoint) is ctrl_c  # before training: nothing to keep
+    checkpoint.write_bytes(b"epoch 4")
+    assert interruption(ctrl_c, False, ctrl_c, checkpoint).args == (
+        f"with the checkpoint {checkpoint} on disk: `dvc repro` resumes from it",
+    )
