@@ -46,28 +46,48 @@ def list_inputs(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def not_an_image(name: str | Path) -> InputError:
-    return InputError(f"{name}: not a readable image (expected one of {', '.join(IMAGE_SUFFIXES)})")
+def not_an_image(name: str | Path, data: bytes | None = None) -> InputError:
+    """What a file that decodes as no image was, as far as its bytes say."""
+    if data is None:
+        found = ""
+    elif not data:
+        found = "the file is empty; "
+    else:
+        kind = _sniff(data)
+        found = f"its {len(data):,} bytes {f'look like {kind}' if kind else 'decode with neither OpenCV nor Pillow'}; "
+    return InputError(f"{name}: not a readable image ({found}expected one of {', '.join(IMAGE_SUFFIXES)})")
+
+
+_MAGIC = [  # (offset, bytes, what a file starting so is)
+    (0, b"\xff\xd8", "a JPEG that is damaged or cut off"),
+    (0, b"\x89PNG", "a PNG that is damaged or cut off"),
+    (4, b"ftyp", "an MP4/MOV video (videos are read by their suffix: rename it)"),
+    (0, b"\x1a\x45\xdf\xa3", "a WebM/MKV video (videos are read by their suffix: rename it)"),
+    (8, b"AVI ", "an AVI video (videos are read by their suffix: rename it)"),
+    (0, b"%PDF", "a PDF document"),
+    (0, b"PK\x03\x04", "a ZIP archive"),
+]
+
+
+def _sniff(data: bytes) -> str | None:
+    for offset, magic, kind in _MAGIC:
+        if data[offset : offset + len(magic)] == magic:
+            return kind
+    head = data[:512]
+    if all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return "text"
+    return None
 
 
 def read_image(path: Path) -> np.ndarray:
     """uint8 (H,W) gray or (H,W,3) BGR; InputError naming the file when it is not an image."""
-    import cv2
-
     if not path.exists():
         raise InputError(f"{path}: no such file")
     try:
-        data = np.fromfile(path, np.uint8)
+        data = path.read_bytes()
     except OSError as e:  # a folder's unreadable file fails alone, not the whole run
         raise InputError(f"{path}: cannot be read ({e.strerror or e})") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is not None:
-        image = upright(image, data.tobytes())
-    if image is None:
-        image = _read_with_pillow(path)
-    if image is None:
-        raise not_an_image(path)
-    return _normalise_decoded(image)
+    return decode_image(data, str(path))
 
 
 # EXIF orientation (tag 0x0112) -> how to turn the stored pixels upright, as cameras and phones mean it
@@ -290,6 +310,7 @@ def faces_in_image(
 
 
 MAX_PIXELS = 50_000_000  # a small file can decode to a huge image (e.g. a flat PNG); refuse before decoding
+CV2_MAX_PIXELS = 1 << 30  # OpenCV's own CV_IO_MAX_IMAGE_PIXELS: imdecode raises above it
 
 
 class ImageTooLarge(InputError):
@@ -307,7 +328,7 @@ def check_image_size(data: bytes, name: str = "upload", limit: int = MAX_PIXELS)
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
     except Image.DecompressionBombError as e:
-        raise ImageTooLarge(f"{name}: {e}") from None
+        raise ImageTooLarge(f"{name}: too large to decode ({e})") from None
     except Exception:
         raise not_an_image(name) from None
     if width * height > limit:
@@ -322,11 +343,15 @@ def decode_image(data: bytes, name: str = "upload") -> np.ndarray:
     import cv2
 
     buffer = np.frombuffer(data, np.uint8)
-    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    except cv2.error:  # OpenCV refuses a header asking for over a gigapixel (a 128-byte PNG can)
+        check_image_size(data, name, limit=CV2_MAX_PIXELS)  # ImageTooLarge naming the size, if Pillow reads one
+        raise not_an_image(name, data) from None
     if image is not None:
         image = upright(image, data)
     if image is None and buffer.size:
         image = _read_with_pillow(io.BytesIO(data))
     if image is None:
-        raise not_an_image(name)
+        raise not_an_image(name, data)
     return _normalise_decoded(image)

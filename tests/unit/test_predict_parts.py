@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
+import matplotlib.cbook
 import numpy as np
 import pytest
 import torch
@@ -72,6 +74,46 @@ def test_inputs_and_read_errors(tmp_path):
     with pytest.raises(faces.InputError, match="missing.jpg: no such file"):
         faces.read_image(listed[3])
     assert faces.as_crop(np.zeros((96, 96, 3), np.uint8)).shape == (48, 48)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A valid little PNG whose header asks for width x height gray pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
+
+
+def test_a_file_that_is_no_image_is_named_with_what_its_bytes_are(tmp_path):
+    """A 128-byte PNG asking for 2.5 gigapixels (OpenCV raises on it) is a per-file error, not a crash;
+    the others say what the file was instead of listing the suffix it already has."""
+    photo = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes()
+    cases = {
+        "bomb.png": (
+            png_header_only(50_000, 50_000),
+            r"bomb.png: too large to decode \(Image size \(2500000000 pixels\)",
+        ),
+        "empty.jpg": (b"", r"empty.jpg: not a readable image \(the file is empty; expected one of .jpg"),
+        "cut.jpg": (photo[:300], r"cut.jpg: not a readable image \(its 300 bytes look like a JPEG that is damaged"),
+        "clip.jpg": (b"\0\0\0\x18ftypmp42" + bytes(200), r"clip.jpg: .* look like an MP4/MOV video .*rename it"),
+        "notes.png": (b"hello\n", r"notes.png: .*its 6 bytes look like text"),
+        "noise.png": (bytes(range(256)), r"noise.png: .*its 256 bytes decode with neither OpenCV nor Pillow"),
+    }
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(faces.InputError, match=message):
+            faces.read_image(tmp_path / name)
+    assert faces.read_image(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))).shape == (
+        600,
+        512,
+        3,
+    )
 
 
 def test_a_float_tiff_with_nan_and_an_unreadable_path_fail_alone(tmp_path):
