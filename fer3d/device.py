@@ -7,15 +7,20 @@ from __future__ import annotations
 import torch
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, where: str = "params.yaml: device") -> torch.device:
+    """auto, cpu, cuda or cuda:N as a torch device this machine has; ValueError naming `where`."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as e:
-        raise ValueError(f"params.yaml: device must be auto, cpu, cuda or cuda:N, found {name!r}") from e
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"{where} must be auto, cpu, cuda or cuda:N, found {name!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"params.yaml: device is {name!r} but CUDA is not available here; use auto or cpu")
+        raise ValueError(f"{where} is {name!r} but CUDA is not available here; use auto or cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"{where} is {name!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 

@@ -34,6 +34,35 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             tmp_path.unlink()
 
 
+NAME_MAX = 255  # bytes in one file name on Linux (ext4, xfs, btrfs, tmpfs) and macOS (APFS)
+
+
+def unwritable_reason(target: str | os.PathLike, folder: bool = False) -> str | None:
+    """Why atomic_path could not write `target` (a file, or with folder=True a folder files go into),
+    checked before the work that makes the output: a name longer than the file system allows (with
+    atomic_path's temp-name additions), a folder where the file goes, a file where a parent folder
+    goes, a parent this user cannot write; the reason reads after the path ("out.json is a folder; ...",
+    "out/x.json: out is a file, ..."). None when nothing is wrong that can be seen beforehand."""
+    target = Path(target)
+    for part in target.parts:
+        extra = 0 if folder or part != target.name else len("..") + 8 + len(os.fsencode(target.suffix))
+        size = len(os.fsencode(part))
+        if size + extra > NAME_MAX:
+            return f": the name {part[:24]}... is {size} bytes; names here hold at most {NAME_MAX - extra}"
+    if not folder and target.is_dir():
+        return "is a folder; give a file name"
+    if folder and target.exists() and not target.is_dir():
+        return "is a file; give a folder"
+    existing = target if folder else target.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f": {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f": this user cannot write in {existing}"
+    return None
+
+
 def save_npz(target: str | os.PathLike, compressed: bool = False, **arrays: np.ndarray) -> Path:
     """Like np.savez, but byte-for-byte reproducible: np.savez stamps each member with the current
     time, so identical arrays would get a new DVC hash (and re-run everything downstream)."""

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from fer3d import __version__
@@ -28,7 +30,8 @@ from .commands.serve import add_serve
 from .commands.viewer import add_viewer
 
 # Exceptions whose message is the whole story (ParamError, RemoteSetupError, ... are ValueErrors).
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+# OSError: a file system's answer (no such file, no space left, ...) is the story too; FER3D_DEBUG=1 for a trace.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
 
 
 # -- wiring ---------------------------------------------------------------------------------------
@@ -60,13 +63,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    where = " ".join(str(part) for part in (args.command, getattr(args, "kind", None)) if part)
+    main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers can be set
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None  # `kill`: temp files removed
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as e:
         if os.environ.get("FER3D_DEBUG"):
             raise
-        where = " ".join(str(part) for part in (args.command, getattr(args, "kind", None)) if part)
         raise SystemExit(f"fer3d {where}: error: {e}") from None
+    except KeyboardInterrupt:
+        if os.environ.get("FER3D_DEBUG"):
+            raise
+        print(f"fer3d {where}: interrupted; outputs not finished were not written", file=sys.stderr)
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum, _frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

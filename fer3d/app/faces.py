@@ -302,11 +302,21 @@ def faces_in_image(
         return [Face(as_crop(image), [0, 0, image.shape[1], image.shape[0]])]
     detections = finder.find(image)
     if not detections:
-        raise InputError(
-            f"{name}: no face found ({image.shape[1]}x{image.shape[0]} image); "
-            "if it is a face crop already, use --crops"
-        )
+        raise NoFaceFound(name, image.shape)
     return [crop_face(image, d, align) for d in detections]
+
+
+class NoFaceFound(InputError):
+    """The detector found no face; the message says how to pass the image as a crop (the CLI's --crops,
+    the service's crops=true: `telling`)."""
+
+    def __init__(self, name: str, shape: tuple, option: str = "--crops"):
+        self.name, self.shape = name, shape
+        super().__init__(self.telling(option))
+
+    def telling(self, option: str) -> str:
+        size = f"{self.shape[1]}x{self.shape[0]}"
+        return f"{self.name}: no face found ({size} image); if it is a face crop already, use {option}"
 
 
 MAX_PIXELS = 50_000_000  # a small file can decode to a huge image (e.g. a flat PNG); refuse before decoding

@@ -106,8 +106,8 @@ class LabelledFolder:
                 names.append(m.group(1) if regex.groups else m.group(0))
         if missing:
             raise FolderError(
-                f"{self.root}: the group pattern {pattern!r} matches none of {len(missing)} file path(s), "
-                f"e.g. {missing[:3]}"
+                f"{self.root}: the group pattern '{pattern}' does not match {len(missing)} of the "
+                f"{len(self.files)} file paths (below the folder), e.g. {missing[:3]}; every file needs a group"
             )
         return np.unique(np.array(names), return_inverse=True)[1]
 

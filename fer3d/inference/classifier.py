@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..config import MAX_TTA_SHIFT
-from ..device import resolve_scoring_precision
+from ..device import resolve_device, resolve_scoring_precision
 from ..models import inputs
 from ..models.model_file import build_from_payload, read_model_file, trained_precision
 from .base import DEFAULT_BATCH_SIZE, ClassifierBase, MeshSettings
@@ -49,7 +49,7 @@ class Classifier(ClassifierBase):
             )
         self.training: dict = payload.get("training") or {}
         self.mesh_settings = MeshSettings.from_payload(payload["landmarks"]) if payload.get("landmarks") else None
-        self.device = torch.device(device)
+        self.device = resolve_device(str(device), where="device")  # a clear error for cuda on a CPU-only machine
         # auto: bf16 where the device runs it fast and the model trained in it (fer3d.device)
         self.precision = resolve_scoring_precision(precision, self.device, trained_precision(payload))
         self.batch_size = int(batch_size)

@@ -82,7 +82,8 @@ class Predictor:
                 rows = load_fusions(fusion_path) if fusion_path.exists() else {}
                 bad = [n for n in unknown if n not in rows]
                 if bad:
-                    models = f"models{' exported to ' + str(models_dir) if backend == 'onnx' else ''}: {sorted(known)}"
+                    where = "exported to" if backend == "onnx" else "in"
+                    models = f"models {where} {models_dir}: {sorted(available)}"  # what is there, not all there could be
                     fusions = (
                         f"fusions in {fusion_path}: {sorted(rows)}"
                         if fusion_path.exists()

@@ -82,8 +82,10 @@ def test_groups_from_a_pattern(fer_small, tmp_path):
     assert len(set(groups.tolist())) == 3
     assert all((groups[i] == groups[j]) == (names[i] == names[j]) for i in range(30) for j in range(30))
     assert (folder.groups(None) == np.arange(30)).all()
-    with pytest.raises(FolderError, match=r"matches none of 30 file path\(s\), e.g."):
+    with pytest.raises(FolderError, match=r"pattern 'person\\d\+' does not match 30 of the 30 file paths .*, e.g."):
         folder.groups(r"person\d+")
+    with pytest.raises(FolderError, match=r"does not match 10 of the 30 file paths .*subject2"):
+        folder.groups(r"subject([01])")  # two subjects of three: the message counts the rest
     with pytest.raises(FolderError, match="not a regular expression"):
         folder.groups("subject(")
 
@@ -223,5 +225,5 @@ def test_hidden_files_are_not_faces_and_a_group_must_capture(fer_small, tmp_path
     (tmp_path / "__MACOSX" / "x.png").write_bytes(b"junk")
     folder = scan(tmp_path)
     assert len(folder.files) == 12
-    with pytest.raises(FolderError, match=r"matches none of 12 file path\(s\)"):
+    with pytest.raises(FolderError, match=r"does not match 12 of the 12 file paths"):
         folder.groups(r"person(\d)|img")  # matches every file, but never with its group

@@ -86,7 +86,7 @@ def test_groups_and_bad_input_get_clear_errors(tiny_repo, public_folder, tmp_pat
     assert "bootstrap over groups" in grouped.stdout
     no_match = fer3d_cli(tiny_repo, "evaluate-folder", str(public_folder), "--group", "subject_", "--out", "-")
     assert no_match.returncode == 1
-    assert "the group pattern 'subject_' matches none of 60 file path(s)" in no_match.stderr
+    assert "the group pattern 'subject_' does not match 60 of the 60 file paths" in no_match.stderr
     bad = tmp_path / "bad"
     shutil.copytree(public_folder, bad)
     (bad / "smirk").mkdir()

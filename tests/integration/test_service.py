@@ -231,11 +231,13 @@ def test_oversize_uploads_get_413(server, inputs):
 
 
 def test_no_face_gets_422_with_the_message_predict_gives(server, tiny_repo, inputs):
+    """... with the API's option for a face crop (crops=true) where the CLI names --crops."""
     status, body = upload(server, inputs["no_face"])
     assert status == 422, body
     result = fer3d_cli(tiny_repo, "predict", str(inputs["no_face"]), "--out", "-")
     cli_message = result.stderr.split(f"{inputs['no_face']}: ", 1)[1].splitlines()[0]
-    assert body["error"] == f"gradient.png: {cli_message}"
+    assert cli_message.endswith("use --crops")
+    assert body["error"] == f"gradient.png: {cli_message.removesuffix('--crops')}crops=true"
     assert "no face found (320x240 image)" in body["error"]
 
 

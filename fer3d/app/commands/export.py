@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import model_names
+from .options import check_output, model_names
 
 
 def add_export(subparsers) -> None:
@@ -26,7 +26,8 @@ def add_export(subparsers) -> None:
 def cmd_export(args) -> int:
     from fer3d.inference.onnx_export import export_models
 
-    names = model_names(args.models)
+    names = model_names(args.models, example="cnn,resnet")  # fusion rows travel in fusion.json, not by name
+    check_output(args.out, folder=True)
     for r in export_models(args.models_dir, args.out, names):
         print(f"{r['path']}: {r['bytes'] / 1e6:.1f} MB, max |probability - torch| {r['max_diff']:.1e}")
     return 0

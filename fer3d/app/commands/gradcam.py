@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .options import add_face_options
+from .options import add_face_options, check_output, model_names
 
 
 def add_gradcam(subparsers) -> None:
@@ -37,14 +37,16 @@ def cmd_gradcam(args) -> int:
     from fer3d.reporting import gradcam
 
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; gradcam writes a folder of PNGs there")
-    models = {n: Classifier.from_file(Path(args.models_dir) / f"{n}.pt") for n in args.model.split(",") if n}
+    check_output(args.out, folder=True)
+    names = model_names(args.model, "--model", "cnn,vgg")
+    inputs = list_inputs(args.inputs)
+    _refuse_same_stems(inputs, out, names[0])
+    models = {n: Classifier.from_file(Path(args.models_dir) / f"{n}.pt") for n in names}
     for name, classifier in models.items():  # a class the model lacks is refused before any image is read
         gradcam.class_index(args.target, classifier.classes, name)
     crops, captions, cams = [], [], {name: [] for name in models}
     with face_finder(args.crops) as finder:
-        for path in list_inputs(args.inputs):
+        for path in inputs:
             try:
                 faces, _ = faces_in(path, finder, args.crops, args.align)
             except InputError as e:
@@ -65,3 +67,15 @@ def cmd_gradcam(args) -> int:
     grid = gradcam.save_grid(out / "grid.png", np.stack(crops), cams, captions)
     print(f"{grid}: {len(crops)} face(s) x {len(models)} model(s)")
     return 0
+
+
+def _refuse_same_stems(inputs: list[Path], out: Path, model: str) -> None:
+    """Each face's PNG is named by its file's stem: two inputs sharing one would overwrite each other."""
+    seen: dict[str, Path] = {}
+    for path in inputs:
+        if path.stem in seen:
+            raise ValueError(
+                f"{seen[path.stem]} and {path} would both write {out / f'{path.stem}_{model}.png'}; "
+                "give them different names or run them apart"
+            )
+        seen[path.stem] = path

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from .options import add_face_options, model_names
+from .options import add_face_options, check_output, device_option, model_names
 
 
 def add_predict(subparsers) -> None:
@@ -41,7 +40,7 @@ def add_predict(subparsers) -> None:
         help="no flip averaging (default: as the model was evaluated, from its file)",
     )
     p.add_argument("--batch-size", type=int, default=64, help="faces scored together (default: 64)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--device", default="cpu", type=device_option, help="auto, cpu, cuda or cuda:N (default: cpu)")
     p.add_argument(
         "--backend",
         choices=("torch", "onnx"),
@@ -110,8 +109,7 @@ def cmd_predict(args) -> int:
     from fer3d.inference import Predictor
     from fer3d.io import save_json
 
-    if args.out != "-" and Path(args.out).is_dir():
-        raise ValueError(f"--out {args.out} is a folder; give a file name for the JSON")
+    check_output(args.out)
     inputs, videos = video.split_inputs(args.inputs)
     video_options, tables = _video_setup(args, videos)  # checks --batch-size too
     started = time.perf_counter()
@@ -167,7 +165,10 @@ def _video_setup(args, videos: list):
     options = video.VideoOptions(
         args.fps, args.max_faces, args.half_life, args.batch_size, args.align, args.annotate
     ).check()
-    return options, video.table_paths(videos, args.video_out, args.out)
+    tables = video.table_paths(videos, args.video_out, args.out)
+    for table in tables.values():
+        check_output(str(table), "--video-out" if args.video_out is not None else "--out (beside it: a video's table)")
+    return options, tables
 
 
 def _video_messages(summary: dict) -> None:

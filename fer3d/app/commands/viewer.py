@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .options import add_face_options
+from .options import add_face_options, check_output
 
 
 def add_viewer(subparsers) -> None:
@@ -45,9 +45,8 @@ def cmd_viewer(args) -> int:
     from fer3d.reporting import gradcam
 
     path = Path(args.image)
-    for option, value in (("--out", args.out), ("--png", args.png)):
-        if value and Path(value).is_dir():
-            raise ValueError(f"{option} {value} is a folder; give a file name")
+    check_output(args.out)
+    check_output(args.png, "--png")
     classifier = Classifier.from_file(Path(args.models_dir) / f"{args.model}.pt")
     if classifier.mesh_settings is None:
         raise ValueError(f"--model {args.model} is a 2D model; the viewer needs a 3D one (its FaceMesh settings)")
