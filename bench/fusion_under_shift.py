@@ -24,6 +24,7 @@ keep it out of git) so that a second call only fits."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 
@@ -70,6 +71,8 @@ def suite_probabilities(paths: Paths, members: list[str]) -> dict[str, np.ndarra
     backend = params.get(p, "shifts.backend", str)
     threads = fix_cpu_threads(params.get(p, "train.threads", int))
     out = {
+        "rows": rows,
+        "models": np.array(model_digests(paths, members)),
         "label": labels.label[rows],
         "split": fer["split"][rows],
         "found": np.stack([plain_found, *(shifted["found"][i][kept] for i in range(len(suite)))]),
@@ -81,11 +84,37 @@ def suite_probabilities(paths: Paths, members: list[str]) -> dict[str, np.ndarra
         for i, shift in enumerate(suite):
             points = shifted["landmarks"][i][kept].astype(np.float32)
             versions.append(
-                classifier.predict_proba(crops=shift(crops), points=points, has_mesh=shifted["found"][i][kept])
+                classifier.predict_proba(crops=shift(crops, rows), points=points, has_mesh=shifted["found"][i][kept])
             )
         out[name] = np.stack(versions).astype(np.float32)
         print(f"fusion_under_shift: scored {name} under {len(suite)} shifts", file=sys.stderr)
     return out
+
+
+def model_digests(paths: Paths, members: list[str]) -> list[str]:
+    """name:md5 of each member's model file, so that a cache scored with other models is noticed."""
+    return [f"{m}:{hashlib.md5(paths.model(m).read_bytes()).hexdigest()}" for m in members]
+
+
+def check_cache(cache: Path, scored: dict, paths: Paths, members: list[str]) -> None:
+    """A cache scored for another suite, other rows or other model files would answer silently wrong."""
+    p = params.load(paths.params)
+    suite = [s.name for s in shifts.parse_suite(params.get(p, "shifts.suite", list), f"{paths.params}: shifts.suite")]
+    shifted = load_npz(paths.shift_landmarks)
+    labels = label_set.load(paths, str(params.get(p, "data.labels", str)))
+    rows = shifted["rows"][labels.kept[shifted["rows"]]]
+    cached_models = set(scored.get("models", np.array([])).tolist())
+    differs = [
+        what
+        for what, same in (
+            ("shift suite", scored["shifts"].tolist() == suite),
+            ("rows", "rows" in scored and np.array_equal(scored["rows"], rows)),
+            ("model files", set(model_digests(paths, members)) <= cached_models),
+        )
+        if not same
+    ]
+    if differs:
+        raise ValueError(f"--cache {cache} does not match {paths.root}: its {', '.join(differs)} differ; delete it")
 
 
 def pool(fit: str, shifts_count: int) -> list[int]:
@@ -184,6 +213,8 @@ def main() -> None:
         missing = [m for m in members if m not in scored]
         if missing:
             sys.exit(f"--cache {cache}: holds no probabilities of {missing}; delete it to score them")
+        if cache and cache.exists():
+            check_cache(cache, scored, paths, members)
         if cache and not cache.exists():
             save_npz(cache, **scored)
     except (params.ParamError, ValueError, FileNotFoundError) as e:

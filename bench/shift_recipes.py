@@ -31,10 +31,11 @@ from fer3d.io import load_npz
 def score(classifier: ClassifierBase, images: np.ndarray, label: np.ndarray, split: np.ndarray, suite) -> dict:
     out = {}
     for key, s in (("val", VAL), ("test", TEST)):
-        crops, truth = images[split == s], label[split == s]
+        rows = np.flatnonzero(split == s)  # rotate's direction by dataset row, as the stages shift
+        crops, truth = images[rows], label[rows]
         acc = {"plain": float((classifier.predict_proba(crops=crops).argmax(1) == truth).mean())}
         for shift in suite:
-            acc[shift.name] = float((classifier.predict_proba(crops=shift(crops)).argmax(1) == truth).mean())
+            acc[shift.name] = float((classifier.predict_proba(crops=shift(crops, rows)).argmax(1) == truth).mean())
         mean = shifts.shifted_accuracy(acc, suite)
         out[key] = {**acc, "shifted": mean, "drop": acc["plain"] - mean}
     return out

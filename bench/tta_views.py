@@ -138,17 +138,19 @@ def main() -> None:
     if args.shifts:
         suite = shifts.parse_suite(params.get(params.load(paths.params), "shifts.suite", list))
         crops = fer["images"][rows]
-        results["shifts"] = shifted_accuracy(suite, classifiers, per_view, set_names, keep_of, crops, label, split)
+        results["shifts"] = shifted_accuracy(
+            suite, classifiers, per_view, set_names, keep_of, crops, rows, label, split
+        )
     if args.json:
         save_json(args.json, results)
 
 
-def shifted_accuracy(suite, classifiers, per_view, set_names, keep_of, crops, label, split) -> dict:
+def shifted_accuracy(suite, classifiers, per_view, set_names, keep_of, crops, rows, label, split) -> dict:
     """{model: {view set: {split: {"plain", "shifted" (the suite's mean), each shift's}}}}, printed as a table."""
     out: dict = {}
     for m, classifier in classifiers.items():
         start = time.perf_counter()
-        shifted = {s.name: view_probabilities(classifier, s(crops)) for s in suite}
+        shifted = {s.name: view_probabilities(classifier, s(crops, rows)) for s in suite}
         print(f"{m}: {len(suite)} shifts scored in {time.perf_counter() - start:.0f} s", flush=True)
         for set_name in set_names:
             keep = keep_of(set_name, m)

@@ -52,7 +52,7 @@ def main() -> None:
     crops = fer["images"][rows]  # once, not per shift
     for i, shift in enumerate(suite):
         points, found = shifted["landmarks"][i][kept].astype(np.float32), shifted["found"][i][kept]
-        probas = score(classifiers, fusions, shift(crops), points, found)
+        probas = score(classifiers, fusions, shift(crops, rows), points, found)
         for n, proba in probas.items():
             for k, w in where.items():
                 accuracy[n][k][shift.name] = hits(proba, label, w)

@@ -31,7 +31,7 @@ def main() -> None:
     crops = fer["images"][rows]
     start = time.perf_counter()
     # one pool over every shifted image: the workers start once
-    shifted = np.concatenate([shift(crops) for shift in suite])
+    shifted = np.concatenate([shift(crops, rows) for shift in suite])
     points, attempt_used = landmarks.extract(
         shifted,
         attempts,

@@ -32,7 +32,7 @@ class Subsets:
     dedup: np.ndarray
     found: np.ndarray
     ferplus: np.ndarray
-    ferplus_label: np.ndarray  # FER+ majority label of each `ferplus` row
+    ferplus_label: np.ndarray  # FER+ top-vote label of each `ferplus` row (the most-voted column; not a majority)
 
     def sizes(self) -> dict[str, int]:
         return {k: len(getattr(self, k)) for k in ("test", "public_private", "dedup", "found", "ferplus")}

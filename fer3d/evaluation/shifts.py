@@ -10,7 +10,8 @@ and contrasted differently, blurred or sharpened. Each shift is a deterministic 
 - contrast:c  each image's mean + c * (x - mean)
 - blur:s      Gaussian blur with sigma s pixels
 - unsharp:a   unsharp-mask sharpening x + a * (x - blur_1(x))
-- rotate:d    rotation by +d degrees on even rows and -d on odd rows, about the centre
+- rotate:d    rotation by +d degrees on even rows and -d on odd rows (of the dataset: an image turns
+              the same way whichever subset it is shifted in), about the centre
 
 The suite's mean accuracy is "shifted accuracy". The 3D models see the FaceMesh points found on
 the shifted image (stage shift_landmarks), so they meet the shift where it really hits them.
@@ -65,12 +66,17 @@ class Shift:
             raise ValueError(f"{where}: {text!r}: {kind} must be in ({lo:g}, {hi:g}], found {value:g}")
         return cls(kind, value)
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        """(N, 48, 48) uint8 → the shifted (N, 48, 48) uint8."""
+    def __call__(self, images: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """(N, 48, 48) uint8 → the shifted (N, 48, 48) uint8. `rows`: each image's row in the dataset
+        (default: its position), which sets rotate's direction, so that the 2D crops and the FaceMesh
+        points of one image are shifted alike when the stages shift different subsets."""
         images = np.asarray(images)
         if images.ndim != 3 or images.dtype != np.uint8:
             raise ValueError(f"shift {self.name}: expects (N, H, W) uint8 crops, found {images.dtype} {images.shape}")
-        out = _APPLY[self.kind](images.astype(np.float32), self.value)
+        rows = np.arange(len(images)) if rows is None else np.asarray(rows)
+        if rows.shape != (len(images),):
+            raise ValueError(f"shift {self.name}: one row per image expected, found {rows.shape} for {len(images)}")
+        out = _APPLY[self.kind](images.astype(np.float32), rows, self.value)
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
@@ -97,9 +103,9 @@ def parse_splits(items: object, where: str = "shifts.splits") -> dict[str, int]:
     return {k: SPLIT_CHOICES[k] for k in ("test", "val") if k in items}
 
 
-def _per_image(fn: Callable[[np.ndarray, int], np.ndarray]) -> Callable[[np.ndarray, float], np.ndarray]:
-    def apply(images: np.ndarray, value: float) -> np.ndarray:
-        return np.stack([fn(img, i, value) for i, img in enumerate(images)]) if len(images) else images
+def _per_image(fn: Callable[[np.ndarray, int, float], np.ndarray]) -> Callable[..., np.ndarray]:
+    def apply(images: np.ndarray, rows: np.ndarray, value: float) -> np.ndarray:
+        return np.stack([fn(img, int(row), value) for img, row in zip(images, rows)]) if len(images) else images
 
     return apply
 
@@ -124,14 +130,14 @@ def _contrast(x: np.ndarray, c: float) -> np.ndarray:
     return mean + c * (x - mean)
 
 
-_APPLY: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+_APPLY: dict[str, Callable[[np.ndarray, np.ndarray, float], np.ndarray]] = {  # (images, rows, value)
     # cropping f of the box and resizing it to the full side magnifies by 1/f
     "zoom": _per_image(lambda img, i, f: _warp(img, 0.0, 1.0 / f)),
-    "gamma": lambda x, g: 255.0 * (x / 255.0) ** g,
-    "contrast": _contrast,
+    "gamma": lambda x, _rows, g: 255.0 * (x / 255.0) ** g,
+    "contrast": lambda x, _rows, c: _contrast(x, c),
     "blur": _per_image(lambda img, i, s: _blur(img, s)),
     "unsharp": _per_image(lambda img, i, a: img + a * (img - _blur(img, 1.0))),
-    "rotate": _per_image(lambda img, i, d: _warp(img, d if i % 2 == 0 else -d, 1.0)),
+    "rotate": _per_image(lambda img, row, d: _warp(img, d if row % 2 == 0 else -d, 1.0)),
 }
 
 

@@ -83,7 +83,9 @@ class Predictor:
                 bad = [n for n in unknown if n not in rows]
                 if bad:
                     where = "exported to" if backend == "onnx" else "in"
-                    models = f"models {where} {models_dir}: {sorted(available)}"  # what is there, not all there could be
+                    models = (
+                        f"models {where} {models_dir}: {sorted(available)}"  # what is there, not all there could be
+                    )
                     fusions = (
                         f"fusions in {fusion_path}: {sorted(rows)}"
                         if fusion_path.exists()

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from fer3d.inference.fusion import load_fusions
+from fer3d.io import load_npz, save_npz
 from tests.conftest import requires_data
 from tests.integration.models_fixture import QUIET
 
@@ -84,6 +85,12 @@ def test_the_cache_answers_without_scoring(tiny_repo, scored):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "scored" not in result.stderr
     assert json.loads(out.read_text()) == {"fusion_2d": rows["fusion_2d"]}
+    # a cache scored with another model file (here: its recorded digest changed) is refused, not read
+    stale = dict(load_npz(cache))
+    stale["models"] = np.array([entry.split(":")[0] + ":0" for entry in stale["models"].tolist()])
+    save_npz(folder / "stale.npz", **stale)
+    result = fusion_under_shift(tiny_repo, "--cache", str(folder / "stale.npz"), "--rows", "fusion_2d")
+    assert result.returncode != 0 and "its model files differ; delete it" in result.stderr, result.stderr
 
 
 def test_an_unknown_row_is_named(tiny_repo):

@@ -106,3 +106,19 @@ def test_one_group_gets_no_interval():
     proba, labels = predictions(50, 0.6, seed=4)
     r = score_on_set(proba, labels, CLASSES, np.zeros(50, int))
     assert r["groups"] == 1 and "interval_95" not in r and r["accuracy"] is not None
+
+
+def test_the_evaluate_stage_and_a_folder_agree_on_macro_f1_when_a_class_is_missing():
+    """A subset without any disgust image (a smoke run's): macro-F1 averages over the six classes it
+    holds in both scorers, rather than counting disgust as F1 0 in one of them."""
+    from fer3d.evaluation.metrics import score
+
+    rng = np.random.default_rng(0)
+    truth = rng.choice([0, 2, 3, 4, 5, 6], size=400)
+    predicted = np.where(rng.random(400) < 0.7, truth, rng.integers(0, 7, size=400))  # some predicted disgust
+    probas = np.eye(7)[predicted]
+    folder = score_on_set(probas, np.array(EMOTIONS)[truth], list(EMOTIONS), np.arange(400), resamples=100)
+    stage = score(truth, predicted)
+    expected = f1_score(truth, predicted, labels=[0, 2, 3, 4, 5, 6], average="macro")
+    assert stage["macro_f1"] == folder["macro_f1"] == pytest.approx(expected, abs=1e-5)
+    assert stage["macro_f1"] > f1_score(truth, predicted, labels=range(7), average="macro", zero_division=0)

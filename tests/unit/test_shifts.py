@@ -107,6 +107,19 @@ def test_rotation_alternates_sign(faces):
     assert np.abs(out[0].astype(int) - faces[0]).mean() > 5
 
 
+def test_rotation_direction_follows_the_dataset_row_not_the_batch(faces):
+    """The FaceMesh points are found on one subset's shifted crops (shift_landmarks) and the 2D models
+    score another (evaluate_shifts, minus the rows a label set drops): an image turns one way in both."""
+    rotate = shifts.Shift.parse("rotate:10")
+    rows = np.arange(100, 100 + len(faces))
+    whole = rotate(faces, rows)
+    assert np.array_equal(rotate(faces[1::3], rows[1::3]), whole[1::3])
+    assert np.array_equal(rotate(faces, rows - 100), rotate(faces))  # default: the position
+    assert not np.array_equal(rotate(faces[1:], rows[1:]), rotate(faces[1:]))  # odd offset: positions flip it
+    with pytest.raises(ValueError, match="one row per image expected"):
+        rotate(faces, rows[:-1])
+
+
 # ------------------------------------------------------------------ training augmentation agrees
 
 
