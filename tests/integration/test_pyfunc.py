@@ -142,7 +142,8 @@ def test_bad_rows_get_errors_while_good_rows_work(model, photo, predict_entry):
     ]
     assert "junk: 'image' is not valid base64" in out[0]["error"]
     assert "broken.jpg: not a readable image" in out[1]["error"]
-    assert "gradient.png: no face found" in out[2]["error"]
+    assert out[2]["error"].startswith("gradient.png: no face found")
+    assert out[2]["error"].endswith("use a 'crops' column of true")  # the pyfunc's input, not the CLI's --crops
     assert all(e["faces"] == [] for e in out[:3] + out[5:])
     assert_same_entry(out[3], predict_entry)
     assert_same_entry(out[4], {**predict_entry, "file": "row 4"})
