@@ -142,3 +142,37 @@ def test_every_dvc_exp_run_in_readme_applies_and_passes_the_params_checks(tmp_pa
         p = params.load(copy)
         for name in p["models"]:
             params.model_config(p, name)
+
+
+def test_every_model_key_takes_a_dvc_override(tmp_path):
+    """`dvc exp run -S` leaves a YAML-aliased value as it was, silently (the 3D models once shared
+    their augment block through an anchor): every model's every setting, nested ones included, is
+    applied as DVC does and read back changed, and no other model moves."""
+    import shutil
+
+    from dvc.utils.hydra import apply_overrides
+
+    from fer3d import params
+
+    original = params.load(ROOT / "params.yaml")
+    assert "&" not in re.sub(r"#.*", "", (ROOT / "params.yaml").read_text())  # no anchors
+
+    def leaves(tree: dict, prefix: str):
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                yield from leaves(value, f"{prefix}{key}.")
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                yield f"{prefix}{key}", value
+
+    for name, section in original["models"].items():
+        for dotted, value in leaves(section, f"models.{name}."):
+            copy = tmp_path / "params.yaml"
+            shutil.copy(ROOT / "params.yaml", copy)
+            apply_overrides(str(copy), [f"{dotted}={value * 2 + 1}"])
+            changed = params.load(copy)
+            got = changed
+            for key in dotted.split("."):
+                got = got[key]
+            assert got == value * 2 + 1, dotted
+            others = {n: s for n, s in changed["models"].items() if n != name}
+            assert others == {n: s for n, s in original["models"].items() if n != name}, dotted
