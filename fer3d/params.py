@@ -277,5 +277,19 @@ def check_options(cfg: dict[str, Any], where: str) -> None:
         raise ParamError(f"params.yaml: device must be auto, cpu, cuda or cuda:N, found {device!r}")
 
 
+def extra_sets(params: dict) -> tuple[dict, dict]:
+    """evaluate.extra_sets (name -> folder) and extra_groups (name -> regex), a group only for a set:
+    a misspelt set name in extra_groups would leave its set resampled image by image, silently."""
+    sets = get(params, "evaluate.extra_sets", dict) or {}
+    groups = get(params, "evaluate.extra_groups", dict) or {}
+    for name in groups:
+        if name not in sets:
+            raise ParamError(
+                f"params.yaml: evaluate.extra_groups names {name!r}, which evaluate.extra_sets lacks "
+                f"(it has {sorted(sets)}): its images would be resampled one by one, not by group"
+            )
+    return sets, groups
+
+
 def models_of_family(params: dict, family: str) -> list[str]:
     return [name for name, section in get(params, "models", dict).items() if (section or {}).get("family") == family]

@@ -20,11 +20,11 @@ from fer3d.io import save_json, save_text
 
 def main(name: str) -> None:
     p, paths = params.load(), Paths()
-    sets = params.get(p, "evaluate.extra_sets", dict)
+    sets, groups = params.extra_sets(p)
     if name not in sets:
         raise params.ParamError(f"params.yaml: evaluate.extra_sets has no set {name!r} (it has {sorted(sets)})")
     fix_cpu_threads(params.get(p, "train.threads", int))  # as evaluate: the same bits beside other stages
-    group = (params.get(p, "evaluate.extra_groups", dict) or {}).get(name)
+    group = groups.get(name)
     folder = folders.scan(outside_path(str(sets[name])))
     if folder.splits is not None:
         folder = folder.only_split("test")

@@ -108,7 +108,7 @@ def test_evaluate_extra_stage_scores_the_sets_params_name(tiny_repo, public_fold
     params["evaluate"]["extra_sets"] = {"pub": str(public_folder)}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = run_dvc(repo, "repro", env=QUIET)
-    assert ran_stages(result.stdout) == {"evaluate_extra@pub"}, result.stdout[-2000:]
+    assert ran_stages(result.stdout) == {"check_params", "evaluate_extra@pub"}, result.stdout[-2000:]
     scored = json.loads((repo / "metrics" / "extra" / "pub.json").read_text())
     _, cli = public_run
     assert {n: m["accuracy"] for n, m in scored["models"].items()} == {
@@ -123,6 +123,18 @@ def test_evaluate_extra_stage_scores_the_sets_params_name(tiny_repo, public_fold
         assert "evaluate_extra@pub" in run_dvc(repo, "status", env=QUIET).stdout
     finally:
         (public_folder / "sad" / "copy.png").unlink()
+    # keys no other stage reads: check_params (it tracks the whole file) refuses them, so a typo is
+    # a failed `dvc repro` (and a failed `dvc exp run`), not a run of nothing that passes
+    right = (repo / "params.yaml").read_text()
+    for change, message in (
+        (lambda p: p.__setitem__("epoch", 1), "unknown key 'epoch'; did you mean 'epochs'?"),
+        (lambda p: p["evaluate"].__setitem__("extra_groups", {"pbu": "s(\\d)"}), "extra_groups names 'pbu'"),
+    ):
+        wrong = yaml.safe_load(right)
+        change(wrong)
+        (repo / "params.yaml").write_text(yaml.safe_dump(wrong, sort_keys=False))
+        failed = run_dvc(repo, "repro", env=QUIET, check=False)
+        assert failed.returncode != 0 and message in failed.stderr + failed.stdout, failed.stderr[-2000:]
 
 
 def test_a_split_folder_is_scored_on_its_test_split_unless_asked(tiny_repo, public_folder, tmp_path):
