@@ -5,6 +5,7 @@ metrics/train/<model>_curve.csv (for `dvc plots`)."""
 import csv
 import hashlib
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -53,13 +54,20 @@ def main(name: str) -> None:
         with Tracker(
             experiment=str(cfg.get("mlflow_experiment", "fer3d")),
             run_name=name,
-            tags={"family": spec.family, "input": spec.input},
+            tags={"family": spec.family, "input": spec.input, **dvc_experiment_tags()},
         ) as tracker:
             tracker.log_params(
                 {
                     **cfg,
                     "parameters": count_parameters(model),
                     "pretrained_from": getattr(model, "pretrained_from", None),
+                    # what the model learned from: a data.limit smoke run and a full run differ here
+                    "data": {
+                        "labels": labels,
+                        "train_rows": len(feats.indices(TRAIN)),
+                        "val_rows": len(feats.indices(VAL)),
+                    },
+                    "fingerprint": fingerprint,  # of the rows, labels and training code (what a resume must match)
                 }
             )
             ckpt = paths.checkpoint(name)
@@ -72,7 +80,13 @@ def main(name: str) -> None:
                 raise
             trained = True
             model_path = save_trained(paths, p, name, model, feats, cfg, options, result)
-            tracker.log_metrics({"best_val_acc": result.best_val_acc, "best_epoch": result.best_epoch})
+            tracker.log_metrics(
+                {
+                    "best_val_acc": result.best_val_acc,
+                    "best_epoch": result.best_epoch,
+                    "resumed_from_epoch": result.resumed_from_epoch,  # > 0: epochs before it are another run's
+                }
+            )
             tracker.log_artifact(model_path)
             tracker.log_model(model, name="model")
             summary = training_summary(name, model, result, cfg, model_path)
@@ -86,6 +100,13 @@ def main(name: str) -> None:
         f"train: {name} best validation accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch} "
         f"({result.seconds / 60:.1f} min); tracking {tracker.status}"
     )
+
+
+def dvc_experiment_tags() -> dict[str, str]:
+    """The DVC experiment a run belongs to (`dvc exp run` sets these for its stages), so that MLflow's
+    runs can be matched with `dvc exp show`'s rows."""
+    names = {"DVC_EXP_NAME": "dvc.exp_name", "DVC_EXP_BASELINE_REV": "dvc.baseline_rev"}
+    return {tag: os.environ[var] for var, tag in names.items() if os.environ.get(var)}
 
 
 WRITING = (

@@ -12,6 +12,8 @@ import yaml
 
 from fer3d.app.cli import main as fer3d_main
 from fer3d.app.remote import check_no_secrets
+from fer3d.config import TRAIN
+from fer3d.io import load_npz
 from tests.conftest import SMALL_PIPELINE, epochs_everywhere, project_copy, ran_stages, requires_data, run_dvc
 
 pytestmark = [requires_data, pytest.mark.slow]
@@ -141,6 +143,11 @@ def test_training_stage_logs_to_a_real_mlflow_server(pushed, mlflow_server):
     run = client.search_runs([experiment.experiment_id], filter_string="tags.mlflow.runName = 'landmark_mlp'")[0]
     assert run.data.params["lr"] == str(yaml.safe_load((repo / "params.yaml").read_text())["lr"])
     assert run.data.params["epochs"] == "1" and run.data.params["name"] == "landmark_mlp"
+    # what it learned from, so that a smoke run and a full run differ in MLflow too
+    fer = load_npz(repo / "data" / "fer2013.npz")
+    assert 0 < int(run.data.params["data.train_rows"]) <= int((fer["split"] == TRAIN).sum())  # those with a mesh
+    assert run.data.params["data.labels"] == "fer2013" and len(run.data.params["fingerprint"]) == 32
+    assert run.data.metrics["resumed_from_epoch"] == 0
     history = client.get_metric_history(run.info.run_id, "val_acc")
     assert [m.step for m in history] == [1]
     summary = json.loads((repo / "metrics" / "train" / "landmark_mlp.json").read_text())

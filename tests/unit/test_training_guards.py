@@ -103,3 +103,14 @@ def test_a_ctrl_c_says_what_the_training_left(tmp_path):
     assert interruption(ctrl_c, False, ctrl_c, checkpoint).args == (
         f"with the checkpoint {checkpoint} on disk: `dvc repro` resumes from it",
     )
+
+
+def test_an_mlflow_run_is_tagged_with_its_dvc_experiment(monkeypatch):
+    from stages.train import dvc_experiment_tags
+
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
+    assert dvc_experiment_tags() == {}  # `dvc repro`: no experiment
+    monkeypatch.setenv("DVC_EXP_NAME", "kinky-lees")
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "84e140f")
+    assert dvc_experiment_tags() == {"dvc.exp_name": "kinky-lees", "dvc.baseline_rev": "84e140f"}
