@@ -68,13 +68,23 @@ TRACE_ENV = "FER3D_PARAMS_TRACE"  # a file to append every key a stage reads to 
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads `1e-3` (no dot) as a string; DVC and YAML 1.2 read it as a number, and so do we."""
+    """params.yaml as DVC (YAML 1.2) reads it, not as PyYAML's YAML 1.1: `1e-3` (no dot) is a number,
+    and only true/false are booleans (`yes`, `no`, `on`, `off` are strings, refused where a boolean
+    goes, rather than one value here and another in `dvc exp show`)."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
 
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 
 

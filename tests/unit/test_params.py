@@ -188,6 +188,21 @@ def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
     assert p["lr"] == 0.001 and params.model_config(p, "cnn")["lr"] == 0.001
 
 
+def test_params_read_as_dvc_reads_them_yes_is_no_boolean(tmp_path):
+    """DVC (YAML 1.2) shows `tta_flip: yes` as the string 'yes'; PyYAML's YAML 1.1 would train with
+    True, so `dvc exp show` and the run would disagree. Read as DVC does, it is refused by name."""
+    from dvc.utils.serialize import load_yaml
+
+    path = tmp_path / "params.yaml"
+    path.write_text((ROOT / "params.yaml").read_text().replace("  tta_flip: true", "  tta_flip: yes", 1))
+    p = params.load(path)
+    assert p["train"]["tta_flip"] == load_yaml(path)["train"]["tta_flip"] == "yes"
+    with pytest.raises(ParamError, match="tta_flip for models.cnn must be true or false, found 'yes'"):
+        params.model_config(p, "cnn")
+    ours = params.load(ROOT / "params.yaml")
+    assert ours == load_yaml(ROOT / "params.yaml")  # the committed file reads the same both ways
+
+
 def test_cutmix_is_refused_for_a_model_without_images():
     from stages.train import model_settings
 
