@@ -265,6 +265,13 @@ def configure_local(
     folder = Path(text).expanduser()
     if folder.exists() and not folder.is_dir():
         raise RemoteSetupError(f"PATH {folder} exists and is not a folder")
+    root = Path(repo_root).resolve()
+    cache, where = root / ".dvc" / "cache", folder.resolve()
+    if where in (cache, root, root / ".dvc") or cache in where.parents:
+        raise RemoteSetupError(
+            f"PATH {folder} is this project's DVC cache ({cache}) or holds it: pushing there copies nothing "
+            "anywhere else, so it is no backup; give a folder outside the project (another disk, a share)"
+        )
     url = str(folder) if folder.is_absolute() else RelPath(os.path.abspath(folder))
     setup = RemoteSetup(_check_remote_name(name), url, {"verify": str(bool(verify)).lower()}, default=default)
     _write(Path(repo_root), setup, {})

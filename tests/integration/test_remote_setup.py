@@ -202,6 +202,8 @@ def test_local_remote_relative_path_and_push(repo, tmp_path, capsys):
         (["s3", "--url", "s3://b1b/x", "--endpoint", "127.0.0.1:5000"], "--endpoint must be http(s)://"),
         (["s3", "--url", "s3://b1b/x", "--access-key-id", "k"], "give both --access-key-id and --secret-access-key"),
         (["local", "s3://b1b/x"], "use `fer3d remote s3`"),
+        (["local", ".dvc/cache"], "is this project's DVC cache"),  # a push there would back up nothing
+        (["local", "."], "or holds it: pushing there copies nothing anywhere else"),
         (["s3", "--url", "s3://b1b", "--name", "my remote"], "remote name must be"),
     ],
 )
