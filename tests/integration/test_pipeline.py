@@ -92,7 +92,9 @@ def fer3d_repro(repo: Path, *args: str) -> str:
 
 
 def model_md5s(lock: dict) -> dict[str, str]:
-    return {s: o["md5"] for s, e in lock["stages"].items() for o in e.get("outs", []) if o["path"].startswith("models/")}
+    return {
+        s: o["md5"] for s, e in lock["stages"].items() for o in e.get("outs", []) if o["path"].startswith("models/")
+    }
 
 
 def test_side_by_side_repro_makes_the_same_models(pipeline):
