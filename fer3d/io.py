@@ -41,8 +41,9 @@ def unwritable_reason(target: str | os.PathLike, folder: bool = False) -> str | 
     """Why atomic_path could not write `target` (a file, or with folder=True a folder files go into),
     checked before the work that makes the output: a name longer than the file system allows (with
     atomic_path's temp-name additions), a folder where the file goes, a file where a parent folder
-    goes, a parent this user cannot write; the reason reads after the path ("out.json is a folder; ...",
-    "out/x.json: out is a file, ..."). None when nothing is wrong that can be seen beforehand."""
+    goes, a parent this user cannot write; the reason, with its separator, reads after the path
+    ("out.json is a folder; ...", "out/x.json: out is a file, ..."). None when nothing is wrong that can
+    be seen beforehand."""
     target = Path(target)
     for part in target.parts:
         extra = 0 if folder or part != target.name else len("..") + 8 + len(os.fsencode(target.suffix))
@@ -50,9 +51,9 @@ def unwritable_reason(target: str | os.PathLike, folder: bool = False) -> str | 
         if size + extra > NAME_MAX:
             return f": the name {part[:24]}... is {size} bytes; names here hold at most {NAME_MAX - extra}"
     if not folder and target.is_dir():
-        return "is a folder; give a file name"
+        return " is a folder; give a file name"
     if folder and target.exists() and not target.is_dir():
-        return "is a file; give a folder"
+        return " is a file; give a folder"
     existing = target if folder else target.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

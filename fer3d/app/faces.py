@@ -30,6 +30,11 @@ FRAME_SHIFT_Y = {1: -0.03, 0: -0.09}
 class InputError(ValueError):
     """One input file cannot be used (unreadable, no face); the others still are."""
 
+    def telling(self, crops_option: str) -> str:
+        """The message for a caller whose way to say "this image is a face crop" is `crops_option`
+        (the CLI's --crops, the service's crops=true); only NoFaceFound's mentions it."""
+        return str(self)
+
 
 # ------------------------------------------------------------------------------ reading inputs
 
@@ -307,16 +312,15 @@ def faces_in_image(
 
 
 class NoFaceFound(InputError):
-    """The detector found no face; the message says how to pass the image as a crop (the CLI's --crops,
-    the service's crops=true: `telling`)."""
+    """The detector found no face; the message says how to pass the image as a crop."""
 
-    def __init__(self, name: str, shape: tuple, option: str = "--crops"):
+    def __init__(self, name: str, shape: tuple):
         self.name, self.shape = name, shape
-        super().__init__(self.telling(option))
+        super().__init__(self.telling("--crops"))
 
-    def telling(self, option: str) -> str:
+    def telling(self, crops_option: str) -> str:
         size = f"{self.shape[1]}x{self.shape[0]}"
-        return f"{self.name}: no face found ({size} image); if it is a face crop already, use {option}"
+        return f"{self.name}: no face found ({size} image); if it is a face crop already, use {crops_option}"
 
 
 MAX_PIXELS = 50_000_000  # a small file can decode to a huge image (e.g. a flat PNG); refuse before decoding

@@ -129,7 +129,7 @@ class FacePredictorModel(mlflow.pyfunc.PythonModel):
         return self._finder
 
     def predict_row(self, row, i: int) -> dict:
-        from fer3d.app.faces import InputError, NoFaceFound, check_image_size, decode_image
+        from fer3d.app.faces import InputError, check_image_size, decode_image
         from fer3d.app.predict import predict_image
 
         name = _name(row, i)
@@ -139,9 +139,10 @@ class FacePredictorModel(mlflow.pyfunc.PythonModel):
             check_image_size(data, name)  # a network caller: no unchecked decode of a huge image
             image = decode_image(data, name)
             return predict_image(image, self._predictor, self._finder_for(image, crops), name, crops, align)
-        except (InputRowError, InputError) as e:
-            message = e.telling("a 'crops' column of true") if isinstance(e, NoFaceFound) else str(e)
-            return {"file": name, "error": message, "faces": []}
+        except InputRowError as e:
+            return {"file": name, "error": str(e), "faces": []}
+        except InputError as e:
+            return {"file": name, "error": e.telling("a 'crops' column of true"), "faces": []}
 
     # The pd.DataFrame hint tells MLflow to take the schema from the logged signature (it warns without one)
     def predict(self, context, model_input: pd.DataFrame, params=None) -> list[dict]:

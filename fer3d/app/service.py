@@ -32,7 +32,7 @@ from starlette.requests import ClientDisconnect
 from .. import __version__
 from ..inference import Predictor
 from .explain import explain_image
-from .faces import FaceFinder, ImageTooLarge, InputError, NoFaceFound, check_image_size, decode_image, is_crop
+from .faces import FaceFinder, ImageTooLarge, InputError, check_image_size, decode_image, is_crop
 from .predict import Run, predict_image, result_json
 
 MEBIBYTE = 1 << 20
@@ -185,7 +185,7 @@ class Service:
             try:
                 entry = predict_image(image, self.predictor, self.finder, upload.name, crops, align)
             except InputError as e:
-                raise ApiError(422, _for_http(e)) from None
+                raise ApiError(422, e.telling("crops=true")) from None
             seconds = time.perf_counter() - start
         return result_json(Run([entry], len(entry["faces"]), seconds), self.predictor, crops, align)
 
@@ -195,12 +195,7 @@ class Service:
             try:
                 return explain_image(image, self.predictor, self.finder, upload.name, crops, align)
             except InputError as e:
-                raise ApiError(422, _for_http(e)) from None
-
-
-def _for_http(error: InputError) -> str:
-    """The message for an API caller: its option is the crops=true field, not the CLI's --crops."""
-    return error.telling("crops=true") if isinstance(error, NoFaceFound) else str(error)
+                raise ApiError(422, e.telling("crops=true")) from None
 
 
 # ------------------------------------------------------------------------------ the app

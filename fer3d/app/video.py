@@ -146,7 +146,6 @@ class ConstantRateWriter:
     def release(self) -> None:
         if self.held is not None:
             self.writer.write(self.held)
-            self.slot += 1
             self.held = None
         self.writer.release()
 

@@ -40,7 +40,7 @@ def check_output(value: str | None, option: str = "--out", folder: bool = False)
         return
     reason = unwritable_reason(value, folder)
     if reason:
-        raise ValueError(f"{option} {value}{'' if reason.startswith(':') else ' '}{reason}")
+        raise ValueError(f"{option} {value}{reason}")
 
 
 def device_option(value: str) -> str:
