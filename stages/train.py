@@ -50,11 +50,14 @@ def main(name: str) -> None:
         fingerprint += hashlib.blake2b(Path(options["pretrained"]).read_bytes(), digest_size=8).hexdigest()
     trained = False  # a Ctrl-C after training (writing, logging, the tracker's exit) says what it left
     training_error: BaseException | None = None
+    ckpt = paths.checkpoint(name)
     try:
         with Tracker(
             experiment=str(cfg.get("mlflow_experiment", "fer3d")),
             run_name=name,
             tags={"family": spec.family, "input": spec.input, **dvc_experiment_tags()},
+            # a resumed training logs on in the MLflow run of its first epochs
+            continues=checkpoint.tracked_run(ckpt, checkpoint.key(cfg, fingerprint, device.type)),
         ) as tracker:
             tracker.log_params(
                 {
@@ -70,7 +73,6 @@ def main(name: str) -> None:
                     "fingerprint": fingerprint,  # of the rows, labels and training code (what a resume must match)
                 }
             )
-            ckpt = paths.checkpoint(name)
             try:
                 result = fit(
                     model, feats, cfg, ckpt, tracker=tracker, progress=show_progress(), fingerprint=fingerprint
@@ -94,8 +96,8 @@ def main(name: str) -> None:
         save_json(paths.train_metrics / f"{name}.json", summary)
         save_text(paths.train_metrics / f"{name}_curve.csv", curve_csv(result.history))
     except KeyboardInterrupt as e:
-        raise interruption(e, trained, training_error, paths.checkpoint(name)) from None
-    paths.checkpoint(name).unlink(missing_ok=True)  # done: the next run starts fresh
+        raise interruption(e, trained, training_error, ckpt) from None
+    ckpt.unlink(missing_ok=True)  # done: the next run starts fresh
     print(
         f"train: {name} best validation accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch} "
         f"({result.seconds / 60:.1f} min); tracking {tracker.status}"

@@ -51,11 +51,13 @@ def fingerprint(*arrays: np.ndarray | torch.Tensor) -> str:
     return h.hexdigest()
 
 
-def save(path: Path, run_key: str, run: Run, state: TrainState) -> None:
+def save(path: Path, run_key: str, run: Run, state: TrainState, tracked: dict | None = None) -> None:
+    """`tracked`: the MLflow run the epochs so far were logged to (Tracker.reference), which a resume continues."""
     with atomic_path(path, suffix=".ckpt") as tmp:
         torch.save(
             {
                 "key": run_key,
+                "tracked": tracked,
                 "model": run.model.state_dict(),
                 "optimizer": run.optimizer.state_dict(),
                 "schedule": run.schedule.state_dict(),
@@ -68,6 +70,16 @@ def save(path: Path, run_key: str, run: Run, state: TrainState) -> None:
             },
             tmp,
         )
+
+
+def tracked_run(path: Path, run_key: str) -> dict | None:
+    """The MLflow run of the checkpoint at `path` if a run with `run_key` resumes from it, else None:
+    read before training starts, so that the resumed training is tracked in the same run."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # none, broken or foreign: `resume` says so
+        return None
+    return saved.get("tracked") if isinstance(saved, dict) and saved.get("key") == run_key else None
 
 
 def resume(path: Path, run_key: str, run: Run, state: TrainState) -> int:

@@ -326,6 +326,10 @@ def fit(
     state = TrainState()
     key = ckpt.key(cfg, fingerprint, run.device.type)
     resumed = ckpt.resume(checkpoint, key, run, state)
+    if tracker is not None:  # the resumed epochs its run lacks: all in a new run; in a continued run any
+        for row in state.history:  # whose logging the Ctrl-C cut off (the checkpoint is saved first)
+            if row["epoch"] not in tracker.logged_steps:
+                _track_epoch(row, tracker)
     start = time.perf_counter()
     try:
         stopped_early = _epochs(run, state, key, checkpoint, tracker, progress)
@@ -364,7 +368,8 @@ def _epochs(run: Run, state: TrainState, key: str, checkpoint: Path, tracker, pr
             "train_samples_per_second": trained["train_samples_per_second"],
         }
         state.record(row, val_acc, run.evaluated)
-        ckpt.save(checkpoint, key, run, state)  # before logging, which may wait on a dead server: Ctrl-C keeps it
+        # saved before logging, which may wait on a dead server: a Ctrl-C then keeps this epoch
+        ckpt.save(checkpoint, key, run, state, tracker.reference() if tracker is not None else None)
         run.saved_epoch = epoch
         _log_epoch(cfg, row, state, tracker)
         if patience and state.bad_epochs >= patience:
@@ -383,4 +388,8 @@ def _log_epoch(cfg: dict, row: dict, state: TrainState, tracker) -> None:
         flush=True,
     )
     if tracker is not None:
-        tracker.log_metrics({k: v for k, v in row.items() if k != "epoch" and v is not None}, step=row["epoch"])
+        _track_epoch(row, tracker)
+
+
+def _track_epoch(row: dict, tracker) -> None:
+    tracker.log_metrics({k: v for k, v in row.items() if k != "epoch" and v is not None}, step=row["epoch"])

@@ -21,8 +21,10 @@ import copy
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -157,6 +159,32 @@ def _quiet_retries() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _ctrl_c_after_the_call() -> Iterator[None]:
+    """A Ctrl-C inside a write to a sqlite store leaves its transaction open and the store locked: the
+    run can then not be ended and shows RUNNING for ever. So a first Ctrl-C during an MLflow call is
+    raised when the call returns (a dead server's wait is bounded by HTTP_DEFAULTS); a second one at once."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # ignored, or someone else's
+    ):
+        yield
+        return
+    pending: list[int] = []
+
+    def later(signum, frame):
+        if pending:
+            raise KeyboardInterrupt
+        pending.append(signum)
+
+    signal.signal(signal.SIGINT, later)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pending:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
 def _fluent_target(uri: str, experiment_id: str) -> Iterator[None]:
     """mlflow.<flavor>.log_model reads the process-wide tracking URI and puts MLflow 3's logged model
     in the process-wide experiment (else "Default"). Set both for the call only, then restore the
@@ -189,8 +217,14 @@ class Tracker:
         run_name: str | None = None,
         tags: Mapping[str, Any] | None = None,
         uri: str | None = None,
+        continues: Mapping[str, str] | None = None,
     ):
         self.experiment = experiment
+        # {"uri", "run_id"} of the run an interrupted training logged its first epochs to (what
+        # `reference` gave it, kept in the checkpoint): the resumed training logs on in that run
+        self.continues = dict(continues) if continues else None
+        self.continued = False
+        self.logged_steps: set[int] = set()  # the epochs a continued run holds already
         self.run_name = run_name
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.enabled = tracking_enabled()
@@ -211,7 +245,7 @@ class Tracker:
         if self.status != "ok":
             return None
         try:
-            with _quiet_retries():
+            with _quiet_retries(), _ctrl_c_after_the_call():
                 return fn(*args, **kwargs)
         except Exception as e:
             self._fail(what, e)
@@ -270,9 +304,43 @@ class Tracker:
                 if experiment is None:
                     raise
                 experiment_id = experiment.experiment_id
+        self._client, self.experiment_id = client, experiment_id
+        if self.continues and self._reopen(self.continues):
+            return
         tags = resolve_tags(self.tags)  # user, source file, git commit, then ours
+        if self.continues:  # the earlier part could not be reopened: say where it is
+            tags["fer3d.continues_run"] = self.continues["run_id"]
         run = client.create_run(experiment_id, run_name=self.run_name, tags=tags)
-        self._client, self.experiment_id, self.run_id = client, experiment_id, run.info.run_id
+        self.run_id = run.info.run_id
+
+    def _reopen(self, previous: Mapping[str, str]) -> bool:
+        """Continue the run of `previous` (a resumed training's first epochs) if it is in this store
+        and this experiment and not deleted: one run holds the whole curve. Its params are taken
+        as logged (MLflow cannot change them; a changed one warns in log_params)."""
+        from mlflow.entities import RunTag
+        from mlflow.exceptions import MlflowException
+
+        where = f"{previous.get('run_id')} in {previous.get('uri')}"
+        if previous.get("uri") != redact(self.uri or ""):
+            print(f"tracking: the checkpoint's epochs were logged to run {where}; starting a new run here")
+            return False
+        try:
+            run = self._client.get_run(previous["run_id"])
+        except MlflowException:
+            run = None
+        if run is None or run.info.experiment_id != self.experiment_id or run.info.lifecycle_stage != "active":
+            print(f"tracking: run {where} of the checkpoint's epochs is gone or elsewhere; starting a new run")
+            return False
+        self._client.update_run(run.info.run_id, status="RUNNING")
+        self._client.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in self.tags.items()])
+        self.run_id, self.continued, self._params = run.info.run_id, True, dict(run.data.params)
+        self.logged_steps = {m.step for m in self._client.get_metric_history(self.run_id, "train_loss")}
+        print(f"tracking: continuing MLflow run {self.run_id} (the checkpoint's epochs are logged there)")
+        return True
+
+    def reference(self) -> dict[str, str] | None:
+        """Where this run is ({"uri" without credentials, "run_id"}), for a checkpoint to keep."""
+        return {"uri": redact(self.uri or ""), "run_id": self.run_id} if self.active else None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self.run_id is None:
@@ -298,7 +366,7 @@ class Tracker:
         saved = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
         os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
         try:
-            with _quiet_retries():
+            with _quiet_retries(), _ctrl_c_after_the_call():
                 self._client.log_batch(self.run_id, tags=[RunTag("fer3d.tracking_error", reason[:5000])])
                 self._client.set_terminated(self.run_id, status)
         except Exception:
@@ -381,7 +449,7 @@ class Tracker:
         try:
             import mlflow.pytorch
 
-            with _quiet_retries(), _fluent_target(self.uri, self.experiment_id):
+            with _quiet_retries(), _ctrl_c_after_the_call(), _fluent_target(self.uri, self.experiment_id):
                 mlflow.pytorch.log_model(model, name=name, run_id=self.run_id, **kwargs)
             return
         except Exception as first:

@@ -22,9 +22,10 @@ QUIET = {"FER3D_TRACKING": "off", "FER3D_PROGRESS": "0", "GLOG_minloglevel": "2"
 EPOCHS = 40
 
 
-def stage(repo: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, **QUIET}
-    env.pop("FER3D_ROOT", None)
+def stage(repo: Path, *args: str, tracking: bool = False) -> subprocess.Popen:
+    env = {**os.environ, **QUIET, **({"FER3D_TRACKING": "on"} if tracking else {})}
+    for name in ("FER3D_ROOT", "MLFLOW_TRACKING_URI", "DAGSHUB_REPO"):  # tracked: the repo's own mlflow.db
+        env.pop(name, None)
     return subprocess.Popen(
         [sys.executable, "-m", *args],
         cwd=repo,
@@ -128,6 +129,31 @@ def test_resume_with_the_weight_average_mixup_and_cutmix_gives_the_same_model(re
     assert_resumed_equals_fresh(repo, "cnn")
     config = torch.load(repo / "models" / "cnn.pt", weights_only=True)["training"]["config"]
     assert (config["ema"], config["mixup"], config["cutmix"]) == (0.9, 0.2, 1.0)
+
+
+def test_a_resumed_training_logs_on_in_the_mlflow_run_of_its_first_epochs(repo):
+    """One run holds the whole curve: the interrupted run is reopened (KILLED, then FINISHED), its
+    epochs 1..N are each logged once, and the resumed part says where it started."""
+    mlflow = pytest.importorskip("mlflow")
+    set_params(repo, **{"models.landmark_mlp.epochs": 8})
+    _, err, _ = interrupt_after(stage(repo, "stages.train", "landmark_mlp", tracking=True), "epoch 3/8")
+    assert "the checkpoint after epoch" in err, err[-2000:]
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("fer3d").experiment_id
+    [first] = client.search_runs([experiment], "attributes.run_name = 'landmark_mlp'")
+    assert first.info.status == "KILLED", err[-2000:]
+    checkpoint = torch.load(repo / "models" / "checkpoints" / "landmark_mlp.ckpt", weights_only=False)
+    assert checkpoint["tracked"]["run_id"] == first.info.run_id
+
+    again = stage(repo, "stages.train", "landmark_mlp", tracking=True)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-2000:]
+    assert f"continuing MLflow run {first.info.run_id}" in out and "train: resuming" in out
+    [run] = client.search_runs([experiment], "attributes.run_name = 'landmark_mlp'")
+    assert run.info.run_id == first.info.run_id and run.info.status == "FINISHED"
+    assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "train_loss")) == list(range(1, 9))
+    assert run.data.metrics["resumed_from_epoch"] == checkpoint["state"]["epoch"] >= 3
+    assert run.data.params["epochs"] == "8"
 
 
 def busy_children(pid: int, cpu_seconds: float) -> list[int]:

@@ -389,6 +389,55 @@ def test_an_interrupted_training_is_killed_and_a_deleted_experiment_is_named(tmp
     assert "is deleted in" in capfd.readouterr().err and "mlflow experiments restore --experiment-id" in again.status
 
 
+def test_a_ctrl_c_during_an_mlflow_call_waits_for_it_and_a_second_one_does_not():
+    """A Ctrl-C inside a sqlite write left the store locked and the run RUNNING (1 run in 8 here)."""
+    import signal
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt), tracking._ctrl_c_after_the_call():
+        os.kill(os.getpid(), signal.SIGINT)
+        finished.append("the call")
+    assert finished == ["the call"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt), tracking._ctrl_c_after_the_call():
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        finished.append("not reached")
+    assert finished == ["the call"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_resumed_training_continues_its_run_where_it_can(tmp_path, capfd):
+    """Continuing: the same run, RUNNING again, its params kept (a changed one warns), the epochs it
+    holds known. A run gone from the store, or a checkpoint from another store: a new run that names it."""
+    with pytest.raises(KeyboardInterrupt), Tracker(experiment="fer3d", run_name="cnn") as first:
+        first.log_params({"lr": 0.1, "workers": 2})
+        for epoch in (1, 2):
+            first.log_metrics({"train_loss": 1.0 / epoch}, step=epoch)
+        kept = first.reference()
+        raise KeyboardInterrupt
+    assert kept == {"uri": first.uri, "run_id": first.run_id}
+    with Tracker(experiment="fer3d", run_name="cnn", tags={"dvc.exp_name": "e1"}, continues=kept) as again:
+        assert again.continued and again.logged_steps == {1, 2}
+        client = mlflow.MlflowClient(again.uri)
+        assert client.get_run(first.run_id).info.status == "RUNNING"
+        again.log_params({"lr": 0.1, "workers": 4})
+        again.log_metrics({"train_loss": 0.3}, step=3)
+    assert again.run_id == first.run_id and again.status == "ok"
+    run = client.get_run(first.run_id)
+    assert run.info.status == "FINISHED" and run.data.params == {"lr": "0.1", "workers": "2"}
+    assert run.data.tags["dvc.exp_name"] == "e1"
+    assert sorted(m.step for m in client.get_metric_history(first.run_id, "train_loss")) == [1, 2, 3]
+    assert "param 'workers' already logged as '2'" in capfd.readouterr().err
+
+    client.delete_run(first.run_id)
+    elsewhere = {"uri": "sqlite:////elsewhere/mlflow.db", "run_id": first.run_id}
+    for previous, said in ((kept, "is gone or elsewhere"), (elsewhere, "starting a new run here")):
+        with Tracker(experiment="fer3d", run_name="cnn", continues=previous) as fresh:
+            pass
+        assert not fresh.continued and fresh.run_id != first.run_id and fresh.logged_steps == set()
+        assert client.get_run(fresh.run_id).data.tags["fer3d.continues_run"] == first.run_id
+        assert said in capfd.readouterr().out
+
+
 def test_dagshub_repo_gives_uri_and_credentials_only_with_a_token():
     os.environ["DAGSHUB_REPO"] = "alice/fer3d"
     assert tracking.resolve_tracking_uri() == "https://dagshub.com/alice/fer3d.mlflow"

@@ -36,8 +36,13 @@ def train(feats, cfg, checkpoint, tracker=None):
 class StopWhileLogging:
     """A tracker whose per-epoch log is where Ctrl-C lands (a slow server), after the epoch's checkpoint."""
 
+    logged_steps = frozenset()
+
     def __init__(self, epoch: int):
         self.epoch = epoch
+
+    def reference(self) -> None:  # no MLflow run for a checkpoint to name
+        return None
 
     def log_metrics(self, _metrics, step):
         if step == self.epoch:
