@@ -5,7 +5,6 @@ metrics/train/<model>_curve.csv (for `dvc plots`)."""
 import csv
 import hashlib
 import io
-import os
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from fer3d.models import MODELS, build_model, count_parameters
 from fer3d.models.model_file import save_model
 from fer3d.training import checkpoint, features
 from fer3d.training.loop import TrainingInterrupted, TrainResult, fit, seed_everything
-from fer3d.training.tracking import Tracker
+from fer3d.training.tracking import MODEL_MD5_TAG, Tracker, dvc_experiment_tags, file_md5
 
 NOT_MODEL_OPTIONS = {"name", "family", "input", "augment"}
 
@@ -89,6 +88,7 @@ def main(name: str) -> None:
                     "resumed_from_epoch": result.resumed_from_epoch,  # > 0: epochs before it are another run's
                 }
             )
+            tracker.set_tags({MODEL_MD5_TAG: file_md5(model_path)})  # evaluate adds its test scores here
             tracker.log_artifact(model_path)
             tracker.log_model(model, name="model")
             summary = training_summary(name, model, result, cfg, model_path)
@@ -102,13 +102,6 @@ def main(name: str) -> None:
         f"train: {name} best validation accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch} "
         f"({result.seconds / 60:.1f} min); tracking {tracker.status}"
     )
-
-
-def dvc_experiment_tags() -> dict[str, str]:
-    """The DVC experiment a run belongs to (`dvc exp run` sets these for its stages), so that MLflow's
-    runs can be matched with `dvc exp show`'s rows."""
-    names = {"DVC_EXP_NAME": "dvc.exp_name", "DVC_EXP_BASELINE_REV": "dvc.baseline_rev"}
-    return {tag: os.environ[var] for var, tag in names.items() if os.environ.get(var)}
 
 
 WRITING = (

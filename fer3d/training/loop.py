@@ -27,6 +27,7 @@ from . import checkpoint as ckpt
 from .augment import mix_batch
 from .averaging import WeightAverage
 from .features import FeatureSet
+from .tracking import StoppedByUser
 
 OPTIMIZERS = ("adamw", "sgd")
 
@@ -108,7 +109,7 @@ class TrainState:
             self.bad_epochs += 1
 
 
-class TrainingInterrupted(Exception):
+class TrainingInterrupted(StoppedByUser):
     """Ctrl-C (or SIGINT) during training; the checkpoint of the last finished epoch is kept."""
 
     def __init__(self, epochs_done: int, checkpoint: Path):

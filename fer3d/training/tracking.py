@@ -45,6 +45,16 @@ _OFF, _ON = ("off", "0", "false", "no"), ("on", "1", "true", "yes", "")
 MAX_PARAM_CHARS = 500  # the limit of MLflow 2.x servers (DagsHub runs one); newer ones allow more
 
 
+# on a training run: the md5 of the model file it wrote (DVC's md5 of models/<m>.pt), by which the
+# evaluate stage finds the run to add the model's test scores to
+MODEL_MD5_TAG = "fer3d.model_md5"
+
+
+class StoppedByUser(Exception):
+    """A Ctrl-C turned into another exception (the training loop's TrainingInterrupted): a run it ends
+    is KILLED, as after a plain KeyboardInterrupt, not FAILED."""
+
+
 class TrackingConfigError(ValueError):
     """A tracking environment variable has a value we cannot use."""
 
@@ -79,6 +89,24 @@ def resolve_tracking_uri() -> str:
             os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", token)
         return uri
     return local_tracking_uri()
+
+
+def dvc_experiment_tags() -> dict[str, str]:
+    """The DVC experiment a run belongs to (`dvc exp run` sets these for its stages), so that MLflow's
+    runs can be matched with `dvc exp show`'s rows."""
+    names = {"DVC_EXP_NAME": "dvc.exp_name", "DVC_EXP_BASELINE_REV": "dvc.baseline_rev"}
+    return {tag: os.environ[var] for var, tag in names.items() if os.environ.get(var)}
+
+
+def file_md5(path: str | os.PathLike) -> str:
+    """What DVC records for a file output (dvc.lock's md5)."""
+    import hashlib
+
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def local_tracking_uri(root: str | Path | None = None) -> str:
@@ -345,9 +373,7 @@ class Tracker:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self.run_id is None:
             return False
-        from .loop import TrainingInterrupted  # the loop's Ctrl-C (imported here: the loop pulls in torch)
-
-        stopped = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, TrainingInterrupted))
+        stopped = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, StoppedByUser))
         if self.active:
             status = "FINISHED" if exc_type is None else ("KILLED" if stopped else "FAILED")
             self._guard("end run", self._client.set_terminated, self.run_id, status)
@@ -421,6 +447,39 @@ class Tracker:
             entries.append(Metric(_key(key), number, now, int(step or 0)))
         for i in range(0, len(entries), 1000):
             self._guard("log metrics", self._client.log_batch, self.run_id, metrics=entries[i : i + 1000])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self._require_run()
+        if not self.active:
+            return
+        from mlflow.entities import RunTag
+
+        entries = [RunTag(_key(k), str(v)) for k, v in tags.items()]
+        self._guard("set tags", self._client.log_batch, self.run_id, tags=entries)
+
+    def log_to_tagged_run(self, tag: str, value: str, metrics: Mapping[str, Any]) -> str | None:
+        """Log `metrics` to the newest other run of this experiment with tag `tag` = `value` (the
+        evaluate stage: a model's test scores onto the training run that wrote the model file).
+        Its id, or None where no run has the tag."""
+        self._require_run()
+        if not self.active:
+            return None
+        from mlflow.entities import Metric
+
+        runs = self._guard(
+            "find tagged run",
+            self._client.search_runs,
+            [self.experiment_id],
+            f"tags.`{tag}` = '{value}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if not runs:
+            return None
+        now, run_id = int(time.time() * 1000), runs[0].info.run_id
+        entries = [Metric(_key(k), float(v), now, 0) for k, v in flatten(metrics).items() if v is not None]
+        self._guard(f"log metrics to run {run_id}", self._client.log_batch, run_id, metrics=entries)
+        return run_id if self.status == "ok" else None
 
     def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
         """A file, or a directory's contents, as run artifacts. A missing path is a warning."""

@@ -157,6 +157,35 @@ def test_training_stage_logs_to_a_real_mlflow_server(pushed, mlflow_server):
     assert "landmark_mlp.pt" in artifacts
 
 
+def test_evaluate_logs_every_score_and_adds_test_scores_to_the_training_run(pushed, mlflow_server):
+    """The evaluate run holds every model's and fusion's scores, and the newest landmark_mlp training
+    run that wrote models/landmark_mlp.pt (bit for bit the same on every retrain) gets its test scores."""
+    repo, _ = pushed
+    env = {"FER3D_TRACKING": "on", "MLFLOW_TRACKING_URI": mlflow_server}
+    run_dvc(repo, "repro", "-f", "-s", "train_3d@landmark_mlp", env=env)
+    result = run_dvc(repo, "repro", "-f", "-s", "evaluate", env=env)
+    assert "test scores added to the training runs of 1 of 8 models" in result.stdout, result.stdout[-3000:]
+    client = mlflow.tracking.MlflowClient(tracking_uri=mlflow_server)
+    experiment = client.get_experiment_by_name("fer3d").experiment_id
+    [evaluate] = client.search_runs([experiment], filter_string="tags.mlflow.runName = 'evaluate'")
+    summary = json.loads((repo / "metrics" / "summary.json").read_text())
+    for name, accuracy in summary["test_acc"].items():
+        assert evaluate.data.metrics[f"{name}/test_acc"] == pytest.approx(accuracy)
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    md5 = next(o["md5"] for o in lock["stages"]["train_3d@landmark_mlp"]["outs"] if o["path"].endswith(".pt"))
+    assert evaluate.data.params["models.landmark_mlp.md5"] == md5
+    assert evaluate.data.params["fusions.fusion.models"] == ",".join(summary["fusions"]["fusion"]["models"])
+    trained, *older = client.search_runs(
+        [experiment], filter_string=f"tags.`fer3d.model_md5` = '{md5}'", order_by=["attributes.start_time DESC"]
+    )
+    assert all("test_acc" not in run.data.metrics for run in older)
+    assert trained.info.run_name == "landmark_mlp" and trained.info.status == "FINISHED"
+    scores = json.loads((repo / "metrics" / "eval" / "landmark_mlp.json").read_text())
+    assert trained.data.metrics["test_acc"] == pytest.approx(scores["scores"]["test"]["accuracy"])
+    assert trained.data.metrics["test_macro_f1"] == pytest.approx(scores["scores"]["test"]["macro_f1"])
+    assert {a.path for a in client.list_artifacts(evaluate.info.run_id)} >= {"summary.json", "comparison.md"}
+
+
 def test_training_survives_a_dead_tracking_server(pushed):
     repo, _ = pushed
     import socket

@@ -111,7 +111,7 @@ def test_a_ctrl_c_says_what_the_training_left(tmp_path):
 
 
 def test_an_mlflow_run_is_tagged_with_its_dvc_experiment(monkeypatch):
-    from stages.train import dvc_experiment_tags
+    from fer3d.training.tracking import dvc_experiment_tags
 
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
     monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
