@@ -11,7 +11,6 @@ import csv
 import io
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +24,7 @@ from fer3d.inference import Classifier, Fusion
 from fer3d.inference.fusion import fit_weights, save_fusions
 from fer3d.inference.threads import fix_cpu_threads
 from fer3d.io import load_npz, save_json, save_npz, save_text
-from fer3d.training.tracking import MODEL_MD5_TAG, Tracker, dvc_experiment_tags, file_md5
+from fer3d.training.tracking import log_scores
 
 
 def main() -> None:
@@ -62,8 +61,17 @@ def main() -> None:
     save_npz(paths.probabilities, rows=scored, has_mesh=found[scored], **per_image)
     write_metrics(paths, results, probas, labels, sets, time.perf_counter() - start)
     print(protocol.comparison_markdown(results, sets.sizes(), labels.classes, labels.name))
-    experiment = str(params.get(p, "train.mlflow_experiment", str))
-    log_to_mlflow(experiment, results, {n: paths.model(n) for n in names}, [paths.summary, paths.comparison], labels)
+    fusion_params = {
+        n: {"models": ",".join(r["models"]), "weights": r["weights"]} for n, r in results.items() if n in fusions
+    }
+    log_scores(
+        "evaluate",
+        str(params.get(p, "train.mlflow_experiment", str)),
+        {n: tracked_scores(r) for n, r in results.items()},
+        {n: paths.model(n) for n in names},
+        {"data.labels": labels.name, "fusions": fusion_params},
+        [paths.summary, paths.comparison],
+    )
 
 
 def tracked_scores(result: dict) -> dict[str, float]:
@@ -73,40 +81,6 @@ def tracked_scores(result: dict) -> dict[str, float]:
         if score is not None:
             out.update({f"{subset}_acc": score["accuracy"], f"{subset}_macro_f1": score["macro_f1"]})
     return out
-
-
-def log_to_mlflow(
-    experiment: str,
-    results: dict[str, dict],
-    model_files: dict[str, Path],
-    artifacts: list[Path],
-    labels: label_set.Labels,
-) -> None:
-    """Every score in an MLflow run named evaluate (`<model>/test_acc`, ...), and each model's scores
-    on the training run that wrote its model file (found by the file's md5), so that MLflow's run
-    table (DagsHub's Experiments tab) compares trainings by PrivateTest accuracy too. DVC's metrics
-    stay the record: a tracking failure warns and changes nothing here."""
-    tags = {"fer3d.stage": "evaluate", **dvc_experiment_tags()}
-    with Tracker(experiment=experiment, run_name="evaluate", tags=tags) as tracker:
-        md5 = {n: file_md5(path) for n, path in model_files.items()}
-        fusions = {n: r for n, r in results.items() if "models" in r}
-        tracker.log_params(
-            {
-                "data.labels": labels.name,
-                "models": {n: {"md5": m} for n, m in md5.items()},
-                "fusions": {n: {"models": ",".join(r["models"]), "weights": r["weights"]} for n, r in fusions.items()},
-            }
-        )
-        tracker.log_metrics({f"{n}/{k}": v for n, r in results.items() for k, v in tracked_scores(r).items()})
-        linked = [n for n in md5 if tracker.log_to_tagged_run(MODEL_MD5_TAG, md5[n], tracked_scores(results[n]))]
-        for path in artifacts:
-            tracker.log_artifact(path)
-    if tracker.status == "ok":
-        missing = sorted(set(md5) - set(linked))
-        print(
-            f"evaluate: MLflow run {tracker.run_id} holds every score; test scores added to the training runs of "
-            f"{len(linked)} of {len(md5)} models" + (f" (no tracked run wrote {', '.join(missing)})" if missing else "")
-        )
 
 
 def check_classes(classifiers: dict[str, Classifier], labels: label_set.Labels) -> None:

@@ -24,6 +24,7 @@ from fer3d.inference.fusion import load_fusions
 from fer3d.inference.onnx_export import BACKENDS, bulk_classifier
 from fer3d.inference.threads import fix_cpu_threads
 from fer3d.io import load_npz, save_json
+from fer3d.training.tracking import log_scores
 
 
 def main() -> None:
@@ -62,6 +63,7 @@ def main() -> None:
             + ", ".join(f"{n} {a[first][shift.name]:.2%}" for n, a in accuracy.items())
         )
     families = {**{n: c.family for n, c in classifiers.items()}, **{n: "fusion" for n in fusions}}
+    summary = {n: {k: summarise(a[k], suite) for k in where} for n, a in accuracy.items()}
     save_json(
         paths.shifts,
         {
@@ -72,11 +74,17 @@ def main() -> None:
                 s.name: {k: round(float(shifted["found"][i][kept][w].mean()), 5) for k, w in where.items()}
                 for i, s in enumerate(suite)
             },
-            "models": {
-                n: {"family": families[n], **{k: summarise(a[k], suite) for k in where}} for n, a in accuracy.items()
-            },
+            "models": {n: {"family": families[n], **summary[n]} for n in accuracy},
             "seconds": round(time.perf_counter() - start, 1),
         },
+    )
+    log_scores(
+        "evaluate_shifts",
+        str(params.get(p, "train.mlflow_experiment", str)),
+        {n: tracked_scores(by_split) for n, by_split in summary.items()},
+        {n: paths.model(n) for n in names},
+        {"suite": ",".join(s.name for s in suite), "splits": ",".join(splits)},
+        [paths.shifts],
     )
 
 
@@ -116,6 +124,16 @@ def plain_probabilities(paths: Paths, names: list[str], rows: np.ndarray) -> dic
 def hits(proba: np.ndarray, label: np.ndarray, where: np.ndarray) -> float:
     """Accuracy of the rows `where`."""
     return round(float((proba[where].argmax(1) == label[where]).mean()), 5)
+
+
+def tracked_scores(by_split: dict[str, dict[str, float]]) -> dict[str, float]:
+    """One model's numbers as MLflow metrics: <split>_shifted_acc, <split>_shift_drop and per shift
+    <split>_acc/<shift> (e.g. test_acc/blur:1)."""
+    out = {}
+    for split, acc in by_split.items():
+        out.update({f"{split}_shifted_acc": acc["shifted"], f"{split}_shift_drop": acc["drop"]})
+        out.update({f"{split}_acc/{name}": v for name, v in acc.items() if name not in ("plain", "shifted", "drop")})
+    return out
 
 
 def summarise(accuracy: dict[str, float], suite: list[shifts.Shift]) -> dict[str, float]:

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -555,3 +555,32 @@ def _pip_requirements() -> list[str]:
         except metadata.PackageNotFoundError:
             reqs.append(dist)
     return reqs
+
+
+def log_scores(
+    stage: str,
+    experiment: str,
+    scores: Mapping[str, Mapping[str, float]],
+    model_files: Mapping[str, str | os.PathLike],
+    params: Mapping[str, Any],
+    artifacts: Sequence[str | os.PathLike] = (),
+) -> Tracker:
+    """A scoring stage's numbers in MLflow: a run named after the stage with every model's and fusion's
+    scores (`<name>/<metric>`), the model files' md5s and `params`; and each model's scores on the newest
+    training run that wrote its model file (MODEL_MD5_TAG), so that MLflow's run table (DagsHub's
+    Experiments tab) compares trainings by their test scores too. DVC's metrics stay the record: a
+    tracking failure warns and changes nothing else."""
+    md5 = {n: file_md5(path) for n, path in model_files.items()}
+    with Tracker(experiment=experiment, run_name=stage, tags={"fer3d.stage": stage, **dvc_experiment_tags()}) as t:
+        t.log_params({**params, "models": {n: {"md5": m} for n, m in md5.items()}})
+        t.log_metrics({f"{n}/{k}": v for n, numbers in scores.items() for k, v in numbers.items()})
+        linked = [n for n in md5 if n in scores and t.log_to_tagged_run(MODEL_MD5_TAG, md5[n], scores[n])]
+        for path in artifacts:
+            t.log_artifact(path)
+    if t.status == "ok":
+        missing = sorted(set(md5) - set(linked))
+        print(
+            f"{stage}: MLflow run {t.run_id} holds every score; added to the training runs of {len(linked)} of "
+            f"{len(md5)} models" + (f" (no tracked run wrote {', '.join(missing)})" if missing else "")
+        )
+    return t

@@ -163,8 +163,11 @@ def test_evaluate_logs_every_score_and_adds_test_scores_to_the_training_run(push
     repo, _ = pushed
     env = {"FER3D_TRACKING": "on", "MLFLOW_TRACKING_URI": mlflow_server}
     run_dvc(repo, "repro", "-f", "-s", "train_3d@landmark_mlp", env=env)
-    result = run_dvc(repo, "repro", "-f", "-s", "evaluate", env=env)
-    assert "test scores added to the training runs of 1 of 8 models" in result.stdout, result.stdout[-3000:]
+    result = run_dvc(repo, "repro", "-f", "-s", "evaluate", "evaluate_shifts", env=env)
+    for stage in ("evaluate", "evaluate_shifts"):
+        assert (
+            f"{stage}: MLflow run" in result.stdout and "added to the training runs of 1 of 8 models" in result.stdout
+        )
     client = mlflow.tracking.MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("fer3d").experiment_id
     [evaluate] = client.search_runs([experiment], filter_string="tags.mlflow.runName = 'evaluate'")
@@ -184,6 +187,11 @@ def test_evaluate_logs_every_score_and_adds_test_scores_to_the_training_run(push
     assert trained.data.metrics["test_acc"] == pytest.approx(scores["scores"]["test"]["accuracy"])
     assert trained.data.metrics["test_macro_f1"] == pytest.approx(scores["scores"]["test"]["macro_f1"])
     assert {a.path for a in client.list_artifacts(evaluate.info.run_id)} >= {"summary.json", "comparison.md"}
+    shifted = json.loads((repo / "metrics" / "shifts.json").read_text())["models"]
+    assert trained.data.metrics["test_shifted_acc"] == pytest.approx(shifted["landmark_mlp"]["test"]["shifted"])
+    assert trained.data.metrics["test_acc/blur:1"] == pytest.approx(shifted["landmark_mlp"]["test"]["blur:1"])
+    [by_shift] = client.search_runs([experiment], filter_string="tags.mlflow.runName = 'evaluate_shifts'")
+    assert by_shift.data.metrics["fusion/test_shifted_acc"] == pytest.approx(shifted["fusion"]["test"]["shifted"])
 
 
 def test_training_survives_a_dead_tracking_server(pushed):
