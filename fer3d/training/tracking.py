@@ -570,8 +570,10 @@ def log_scores(
     training run that wrote its model file (MODEL_MD5_TAG), so that MLflow's run table (DagsHub's
     Experiments tab) compares trainings by their test scores too. DVC's metrics stay the record: a
     tracking failure warns and changes nothing else."""
-    md5 = {n: file_md5(path) for n, path in model_files.items()}
     with Tracker(experiment=experiment, run_name=stage, tags={"fer3d.stage": stage, **dvc_experiment_tags()}) as t:
+        if not t.active:  # off, or the store cannot be reached (that warning is printed)
+            return t
+        md5 = {n: file_md5(path) for n, path in model_files.items()}
         t.log_params({**params, "models": {n: {"md5": m} for n, m in md5.items()}})
         t.log_metrics({f"{n}/{k}": v for n, numbers in scores.items() for k, v in numbers.items()})
         linked = [n for n in md5 if n in scores and t.log_to_tagged_run(MODEL_MD5_TAG, md5[n], scores[n])]

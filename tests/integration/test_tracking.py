@@ -438,6 +438,32 @@ def test_a_resumed_training_continues_its_run_where_it_can(tmp_path, capfd):
         assert said in capfd.readouterr().out
 
 
+def test_scores_go_to_a_stage_run_and_to_the_training_run_of_each_model_file(tmp_path, capfd):
+    model_file = tmp_path / "cnn.pt"
+    model_file.write_bytes(b"weights")
+    with Tracker(experiment="fer3d", run_name="cnn") as older:
+        older.set_tags({tracking.MODEL_MD5_TAG: tracking.file_md5(model_file)})
+    time.sleep(0.01)  # start times in ms: the newer run is later
+    with Tracker(experiment="fer3d", run_name="cnn") as trained:
+        trained.set_tags({tracking.MODEL_MD5_TAG: tracking.file_md5(model_file)})
+    scores = {"cnn": {"test_acc": 0.6, "ferplus_acc": None}, "fusion": {"test_acc": 0.7}}
+    files = {"cnn": model_file, "vgg": tmp_path / "vgg.pt"}
+    (tmp_path / "vgg.pt").write_bytes(b"untracked")
+    stage = tracking.log_scores("evaluate", "fer3d", scores, files, {"data.labels": "fer2013"})
+    client = mlflow.MlflowClient(stage.uri)
+    run = client.get_run(stage.run_id)
+    assert run.data.metrics == {"cnn/test_acc": 0.6, "fusion/test_acc": 0.7}  # None: not a score, not logged
+    assert run.data.params["models.cnn.md5"] == tracking.file_md5(model_file)
+    assert client.get_run(trained.run_id).data.metrics == {"test_acc": 0.6}  # the newest run that wrote it
+    assert client.get_run(older.run_id).data.metrics == {}
+    assert "added to the training runs of 1 of 2 models (no tracked run wrote vgg)" in capfd.readouterr().out
+
+    os.environ["FER3D_TRACKING"] = "off"
+    os.environ["FER3D_ROOT"] = str(tmp_path / "elsewhere")
+    assert tracking.log_scores("evaluate", "fer3d", scores, files, {}).status == "disabled"
+    assert not (tmp_path / "elsewhere").exists() and capfd.readouterr().out == ""
+
+
 def test_dagshub_repo_gives_uri_and_credentials_only_with_a_token():
     os.environ["DAGSHUB_REPO"] = "alice/fer3d"
     assert tracking.resolve_tracking_uri() == "https://dagshub.com/alice/fer3d.mlflow"
