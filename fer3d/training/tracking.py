@@ -202,6 +202,8 @@ def _ctrl_c_after_the_call() -> Iterator[None]:
         if pending:
             raise KeyboardInterrupt
         pending.append(signum)
+        # os.write: a print here could interrupt a print of the main code ("reentrant call")
+        os.write(2, b"tracking: stopping once this MLflow call returns (Ctrl-C again: at once)\n")
 
     signal.signal(signal.SIGINT, later)
     try:

@@ -389,7 +389,7 @@ def test_an_interrupted_training_is_killed_and_a_deleted_experiment_is_named(tmp
     assert "is deleted in" in capfd.readouterr().err and "mlflow experiments restore --experiment-id" in again.status
 
 
-def test_a_ctrl_c_during_an_mlflow_call_waits_for_it_and_a_second_one_does_not():
+def test_a_ctrl_c_during_an_mlflow_call_waits_for_it_and_a_second_one_does_not(capfd):
     """A Ctrl-C inside a sqlite write left the store locked and the run RUNNING (1 run in 8 here)."""
     import signal
 
@@ -398,6 +398,7 @@ def test_a_ctrl_c_during_an_mlflow_call_waits_for_it_and_a_second_one_does_not()
         os.kill(os.getpid(), signal.SIGINT)
         finished.append("the call")
     assert finished == ["the call"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert "stopping once this MLflow call returns" in capfd.readouterr().err
     with pytest.raises(KeyboardInterrupt), tracking._ctrl_c_after_the_call():
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)
