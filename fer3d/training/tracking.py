@@ -98,6 +98,13 @@ def dvc_experiment_tags() -> dict[str, str]:
     return {tag: os.environ[var] for var, tag in names.items() if os.environ.get(var)}
 
 
+def run_name(base: str) -> str:
+    """`base` (a model, a stage), with its DVC experiment when `dvc exp run` runs it (resnet@lr-a): in
+    MLflow's run list a queue of experiments is not a column of identical names."""
+    experiment = os.environ.get("DVC_EXP_NAME")
+    return f"{base}@{experiment}" if experiment else base
+
+
 def file_md5(path: str | os.PathLike) -> str:
     """What DVC records for a file output (dvc.lock's md5)."""
     import hashlib
@@ -572,7 +579,8 @@ def log_scores(
     training run that wrote its model file (MODEL_MD5_TAG), so that MLflow's run table (DagsHub's
     Experiments tab) compares trainings by their test scores too. DVC's metrics stay the record: a
     tracking failure warns and changes nothing else."""
-    with Tracker(experiment=experiment, run_name=stage, tags={"fer3d.stage": stage, **dvc_experiment_tags()}) as t:
+    tags = {"fer3d.stage": stage, **dvc_experiment_tags()}
+    with Tracker(experiment=experiment, run_name=run_name(stage), tags=tags) as t:
         if not t.active:  # off, or the store cannot be reached (that warning is printed)
             return t
         md5 = {n: file_md5(path) for n, path in model_files.items()}

@@ -53,4 +53,7 @@ def test_two_queued_experiments_run_in_parallel_with_fer_plus_and_mlflow(tmp_pat
     assert db.exists(), os.listdir(repo)
     with sqlite3.connect(db) as con:
         runs = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        names = {name for (name,) in con.execute("SELECT name FROM runs")}
     assert runs >= 16, runs
+    # named with their experiment: the run list tells the two queued experiments apart
+    assert {"cnn@lr-a", "cnn@lr-b", "evaluate@lr-a", "evaluate@lr-b"} <= names, sorted(names)
