@@ -586,7 +586,13 @@ def log_scores(
         md5 = {n: file_md5(path) for n, path in model_files.items()}
         t.log_params({**params, "models": {n: {"md5": m} for n, m in md5.items()}})
         t.log_metrics({f"{n}/{k}": v for n, numbers in scores.items() for k, v in numbers.items()})
-        linked = [n for n in md5 if n in scores and t.log_to_tagged_run(MODEL_MD5_TAG, md5[n], scores[n])]
+        linked = [
+            n
+            for n in md5
+            if n in scores
+            # not val_acc: on a training run that is the per-epoch curve (a point at step 0 would join it)
+            and t.log_to_tagged_run(MODEL_MD5_TAG, md5[n], {k: v for k, v in scores[n].items() if k != "val_acc"})
+        ]
         for path in artifacts:
             t.log_artifact(path)
     if t.status == "ok":

@@ -186,6 +186,7 @@ def test_evaluate_logs_every_score_and_adds_test_scores_to_the_training_run(push
     scores = json.loads((repo / "metrics" / "eval" / "landmark_mlp.json").read_text())
     assert trained.data.metrics["test_acc"] == pytest.approx(scores["scores"]["test"]["accuracy"])
     assert trained.data.metrics["test_macro_f1"] == pytest.approx(scores["scores"]["test"]["macro_f1"])
+    assert [m.step for m in client.get_metric_history(trained.info.run_id, "val_acc")] == [1]  # the curve alone
     assert {a.path for a in client.list_artifacts(evaluate.info.run_id)} >= {"summary.json", "comparison.md"}
     shifted = json.loads((repo / "metrics" / "shifts.json").read_text())["models"]
     assert trained.data.metrics["test_shifted_acc"] == pytest.approx(shifted["landmark_mlp"]["test"]["shifted"])

@@ -447,15 +447,16 @@ def test_scores_go_to_a_stage_run_and_to_the_training_run_of_each_model_file(tmp
     time.sleep(0.01)  # start times in ms: the newer run is later
     with Tracker(experiment="fer3d", run_name="cnn") as trained:
         trained.set_tags({tracking.MODEL_MD5_TAG: tracking.file_md5(model_file)})
-    scores = {"cnn": {"test_acc": 0.6, "ferplus_acc": None}, "fusion": {"test_acc": 0.7}}
+    scores = {"cnn": {"test_acc": 0.6, "ferplus_acc": None, "val_acc": 0.5}, "fusion": {"test_acc": 0.7}}
     files = {"cnn": model_file, "vgg": tmp_path / "vgg.pt"}
     (tmp_path / "vgg.pt").write_bytes(b"untracked")
     stage = tracking.log_scores("evaluate", "fer3d", scores, files, {"data.labels": "fer2013"})
     client = mlflow.MlflowClient(stage.uri)
     run = client.get_run(stage.run_id)
-    assert run.data.metrics == {"cnn/test_acc": 0.6, "fusion/test_acc": 0.7}  # None: not a score, not logged
+    assert run.data.metrics == {"cnn/test_acc": 0.6, "cnn/val_acc": 0.5, "fusion/test_acc": 0.7}  # None: no score
     assert run.data.params["models.cnn.md5"] == tracking.file_md5(model_file)
-    assert client.get_run(trained.run_id).data.metrics == {"test_acc": 0.6}  # the newest run that wrote it
+    # the newest run that wrote it; not val_acc, the name of a training run's per-epoch curve
+    assert client.get_run(trained.run_id).data.metrics == {"test_acc": 0.6}
     assert client.get_run(older.run_id).data.metrics == {}
     assert "added to the training runs of 1 of 2 models (no tracked run wrote vgg)" in capfd.readouterr().out
 
