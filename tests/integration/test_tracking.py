@@ -465,6 +465,12 @@ def test_scores_go_to_a_stage_run_and_to_the_training_run_of_each_model_file(tmp
     assert tracking.log_scores("evaluate", "fer3d", scores, files, {}).status == "disabled"
     assert not (tmp_path / "elsewhere").exists() and capfd.readouterr().out == ""
 
+    os.environ["FER3D_TRACKING"] = "on"
+    os.environ["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{free_port()}"  # nothing listens: one warning
+    assert tracking.log_scores("evaluate", "fer3d", scores, files, {}).status.startswith("failed: start run")
+    captured = capfd.readouterr()
+    assert captured.err.count(WARNING) == 1 and captured.out == ""
+
 
 def test_dagshub_repo_gives_uri_and_credentials_only_with_a_token():
     os.environ["DAGSHUB_REPO"] = "alice/fer3d"
