@@ -85,7 +85,7 @@ def main(name: str) -> None:
                 {
                     "best_val_acc": result.best_val_acc,
                     "best_epoch": result.best_epoch,
-                    "resumed_from_epoch": result.resumed_from_epoch,  # > 0: resumed from the checkpoint after that epoch
+                    "resumed_from_epoch": result.resumed_from_epoch,  # > 0: resumed from the checkpoint of that epoch
                 }
             )
             tracker.set_tags({MODEL_MD5_TAG: file_md5(model_path)})  # evaluate adds its test scores here
