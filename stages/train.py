@@ -19,7 +19,14 @@ from fer3d.models import MODELS, build_model, count_parameters
 from fer3d.models.model_file import save_model
 from fer3d.training import checkpoint, features
 from fer3d.training.loop import TrainingInterrupted, TrainResult, fit, seed_everything
-from fer3d.training.tracking import MODEL_MD5_TAG, Tracker, dvc_experiment_tags, file_md5, run_name
+from fer3d.training.tracking import (
+    MODEL_MD5_TAG,
+    Tracker,
+    dvc_experiment_tags,
+    file_md5,
+    run_name,
+    tracking_enabled,
+)
 
 NOT_MODEL_OPTIONS = {"name", "family", "input", "augment"}
 
@@ -50,13 +57,16 @@ def main(name: str) -> None:
     trained = False  # a Ctrl-C after training (writing, logging, the tracker's exit) says what it left
     training_error: BaseException | None = None
     ckpt = paths.checkpoint(name)
+    # a resumed training logs on in the MLflow run of its first epochs
+    previous_run = (
+        checkpoint.tracked_run(ckpt, checkpoint.key(cfg, fingerprint, device.type)) if tracking_enabled() else None
+    )
     try:
         with Tracker(
             experiment=str(cfg.get("mlflow_experiment", "fer3d")),
             run_name=run_name(name),
             tags={"family": spec.family, "input": spec.input, **dvc_experiment_tags()},
-            # a resumed training logs on in the MLflow run of its first epochs
-            continues=checkpoint.tracked_run(ckpt, checkpoint.key(cfg, fingerprint, device.type)),
+            continues=previous_run,
         ) as tracker:
             tracker.log_params(
                 {

@@ -215,10 +215,10 @@ def _ctrl_c_after_the_call() -> Iterator[None]:
     signal.signal(signal.SIGINT, later)
     try:
         yield
-    finally:
+    finally:  # also when the call failed: the user's Ctrl-C wins over the tracker's "training continues"
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    if pending:
-        raise KeyboardInterrupt
+        if pending:
+            raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -270,6 +270,7 @@ class Tracker:
         self.run_id: str | None = None
         self.experiment_id: str | None = None
         self._client = None
+        self._experiment_ids: list[str] | None = None  # where log_to_tagged_run looks
         self._params: dict[str, str] = {}
         self._warned_keys: set[str] = set()
 
@@ -312,7 +313,11 @@ class Tracker:
         if self.enabled:
             for name, value in HTTP_DEFAULTS.items():
                 os.environ.setdefault(name, value)
-            self._guard("start run", self._start)
+            try:
+                self._guard("start run", self._start)
+            except BaseException:  # a Ctrl-C after the run was made: __exit__ is not called for __enter__
+                self.__exit__(*sys.exc_info())
+                raise
         return self
 
     def _start(self) -> None:
@@ -368,9 +373,13 @@ class Tracker:
         if run is None or run.info.experiment_id != self.experiment_id or run.info.lifecycle_stage != "active":
             print(f"tracking: run {where} of the checkpoint's epochs is gone or elsewhere; starting a new run")
             return False
+        if run.info.status == "FINISHED":  # it logged its model already (a Ctrl-C after it ended): keep it whole
+            print(f"tracking: run {where} of the checkpoint's epochs is finished; starting a new run")
+            return False
         self._client.update_run(run.info.run_id, status="RUNNING")
+        self.run_id = run.info.run_id  # from here on __exit__ ends it, whatever fails next
         self._client.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in self.tags.items()])
-        self.run_id, self.continued, self._params = run.info.run_id, True, dict(run.data.params)
+        self.continued, self._params = True, dict(run.data.params)
         self.logged_steps = {m.step for m in self._client.get_metric_history(self.run_id, "train_loss")}
         print(f"tracking: continuing MLflow run {self.run_id} (the checkpoint's epochs are logged there)")
         return True
@@ -467,7 +476,7 @@ class Tracker:
         self._guard("set tags", self._client.log_batch, self.run_id, tags=entries)
 
     def log_to_tagged_run(self, tag: str, value: str, metrics: Mapping[str, Any]) -> str | None:
-        """Log `metrics` to the newest other run of this experiment with tag `tag` = `value` (the
+        """Log `metrics` to the newest other run of any experiment with tag `tag` = `value` (the
         evaluate stage: a model's test scores onto the training run that wrote the model file).
         Its id, or None where no run has the tag."""
         self._require_run()
@@ -475,10 +484,13 @@ class Tracker:
             return None
         from mlflow.entities import Metric
 
+        if self._experiment_ids is None:  # every experiment: a model may set its own mlflow_experiment
+            found = self._guard("list experiments", self._client.search_experiments)
+            self._experiment_ids = [e.experiment_id for e in found or []]
         runs = self._guard(
             "find tagged run",
             self._client.search_runs,
-            [self.experiment_id],
+            self._experiment_ids,
             f"tags.`{tag}` = '{value}'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
@@ -487,7 +499,8 @@ class Tracker:
             return None
         now, run_id = int(time.time() * 1000), runs[0].info.run_id
         entries = [Metric(_key(k), float(v), now, 0) for k, v in flatten(metrics).items() if v is not None]
-        self._guard(f"log metrics to run {run_id}", self._client.log_batch, run_id, metrics=entries)
+        for i in range(0, len(entries), 1000):  # log_batch takes at most 1000 metrics
+            self._guard(f"log metrics to run {run_id}", self._client.log_batch, run_id, metrics=entries[i : i + 1000])
         return run_id if self.status == "ok" else None
 
     def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:

@@ -135,8 +135,8 @@ def test_a_resumed_training_logs_on_in_the_mlflow_run_of_its_first_epochs(repo):
     """One run holds the whole curve: the interrupted run is reopened (KILLED, then FINISHED), its
     epochs 1..N are each logged once, and the resumed part says where it started."""
     mlflow = pytest.importorskip("mlflow")
-    set_params(repo, **{"models.landmark_mlp.epochs": 8})
-    _, err, _ = interrupt_after(stage(repo, "stages.train", "landmark_mlp", tracking=True), "epoch 3/8")
+    set_params(repo, **{"models.landmark_mlp.epochs": EPOCHS})  # enough left that the Ctrl-C lands in training
+    _, err, _ = interrupt_after(stage(repo, "stages.train", "landmark_mlp", tracking=True), f"epoch 3/{EPOCHS}")
     assert "the checkpoint after epoch" in err, err[-2000:]
     client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("fer3d").experiment_id
@@ -151,9 +151,11 @@ def test_a_resumed_training_logs_on_in_the_mlflow_run_of_its_first_epochs(repo):
     assert f"continuing MLflow run {first.info.run_id}" in out and "train: resuming" in out
     [run] = client.search_runs([experiment], "attributes.run_name = 'landmark_mlp'")
     assert run.info.run_id == first.info.run_id and run.info.status == "FINISHED"
-    assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "train_loss")) == list(range(1, 9))
+    assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "train_loss")) == list(
+        range(1, EPOCHS + 1)
+    )
     assert run.data.metrics["resumed_from_epoch"] == checkpoint["state"]["epoch"] >= 3
-    assert run.data.params["epochs"] == "8"
+    assert run.data.params["epochs"] == str(EPOCHS)
 
 
 def busy_children(pid: int, cpu_seconds: float) -> list[int]:

@@ -399,11 +399,31 @@ def test_a_ctrl_c_during_an_mlflow_call_waits_for_it_and_a_second_one_does_not(c
         finished.append("the call")
     assert finished == ["the call"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert "stopping once this MLflow call returns" in capfd.readouterr().err
+    with pytest.raises(KeyboardInterrupt), tracking._ctrl_c_after_the_call():  # the call fails: still stopped
+        os.kill(os.getpid(), signal.SIGINT)
+        raise RuntimeError("the server timed out")
     with pytest.raises(KeyboardInterrupt), tracking._ctrl_c_after_the_call():
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)
         finished.append("not reached")
     assert finished == ["the call"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_ctrl_c_while_the_run_starts_ends_it_killed(monkeypatch):
+    """__exit__ is not called when __enter__ raises: the run made before the Ctrl-C would stay RUNNING."""
+    import signal
+
+    start = Tracker._start
+
+    def start_then_ctrl_c(self):
+        start(self)
+        os.kill(os.getpid(), signal.SIGINT)  # deferred to the end of the call, as a real one would be
+
+    monkeypatch.setattr(Tracker, "_start", start_then_ctrl_c)
+    tracker = Tracker(experiment="fer3d", run_name="cnn")
+    with pytest.raises(KeyboardInterrupt), tracker:
+        pass
+    assert mlflow.MlflowClient(tracker.uri).get_run(tracker.run_id).info.status == "KILLED"
 
 
 def test_a_resumed_training_continues_its_run_where_it_can(tmp_path, capfd):
@@ -429,6 +449,9 @@ def test_a_resumed_training_continues_its_run_where_it_can(tmp_path, capfd):
     assert sorted(m.step for m in client.get_metric_history(first.run_id, "train_loss")) == [1, 2, 3]
     assert "param 'workers' already logged as '2'" in capfd.readouterr().err
 
+    with Tracker(experiment="fer3d", run_name="cnn", continues=kept) as fresh:  # finished: its model is logged
+        pass
+    assert not fresh.continued and "is finished; starting a new run" in capfd.readouterr().out
     client.delete_run(first.run_id)
     elsewhere = {"uri": "sqlite:////elsewhere/mlflow.db", "run_id": first.run_id}
     for previous, said in ((kept, "is gone or elsewhere"), (elsewhere, "starting a new run here")):
@@ -445,7 +468,7 @@ def test_scores_go_to_a_stage_run_and_to_the_training_run_of_each_model_file(tmp
     with Tracker(experiment="fer3d", run_name="cnn") as older:
         older.set_tags({tracking.MODEL_MD5_TAG: tracking.file_md5(model_file)})
     time.sleep(0.01)  # start times in ms: the newer run is later
-    with Tracker(experiment="fer3d", run_name="cnn") as trained:
+    with Tracker(experiment="fer3d-cnn", run_name="cnn") as trained:  # a model's own mlflow_experiment
         trained.set_tags({tracking.MODEL_MD5_TAG: tracking.file_md5(model_file)})
     scores = {"cnn": {"test_acc": 0.6, "ferplus_acc": None, "val_acc": 0.5}, "fusion": {"test_acc": 0.7}}
     files = {"cnn": model_file, "vgg": tmp_path / "vgg.pt"}
