@@ -19,14 +19,7 @@ from fer3d.models import MODELS, build_model, count_parameters
 from fer3d.models.model_file import save_model
 from fer3d.training import checkpoint, features
 from fer3d.training.loop import TrainingInterrupted, TrainResult, fit, seed_everything
-from fer3d.training.tracking import (
-    MODEL_MD5_TAG,
-    Tracker,
-    dvc_experiment_tags,
-    file_md5,
-    run_name,
-    tracking_enabled,
-)
+from fer3d.training.tracking import MODEL_MD5_TAG, Tracker, file_md5, tracking_enabled
 
 NOT_MODEL_OPTIONS = {"name", "family", "input", "augment"}
 
@@ -64,8 +57,8 @@ def main(name: str) -> None:
     try:
         with Tracker(
             experiment=str(cfg.get("mlflow_experiment", "fer3d")),
-            run_name=run_name(name),
-            tags={"family": spec.family, "input": spec.input, **dvc_experiment_tags()},
+            run_name=name,
+            tags={"family": spec.family, "input": spec.input},
             continues=previous_run,
         ) as tracker:
             tracker.log_params(

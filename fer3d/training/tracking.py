@@ -98,7 +98,7 @@ def dvc_experiment_tags() -> dict[str, str]:
     return {tag: os.environ[var] for var, tag in names.items() if os.environ.get(var)}
 
 
-def run_name(base: str) -> str:
+def experiment_run_name(base: str) -> str:
     """`base` (a model, a stage), with its DVC experiment when `dvc exp run` runs it (resnet@lr-a): in
     MLflow's run list a queue of experiments is not a column of identical names."""
     experiment = os.environ.get("DVC_EXP_NAME")
@@ -262,8 +262,9 @@ class Tracker:
         self.continues = dict(continues) if continues else None
         self.continued = False
         self.logged_steps: set[int] = set()  # the epochs a continued run holds already
-        self.run_name = run_name
-        self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        # under `dvc exp run`, every run names and tags its DVC experiment
+        self.run_name = experiment_run_name(run_name) if run_name else None
+        self.tags = {str(k): str(v) for k, v in {**dvc_experiment_tags(), **(tags or {})}.items()}
         self.enabled = tracking_enabled()
         self.uri = (uri or resolve_tracking_uri()) if self.enabled else None
         self.status = "ok" if self.enabled else "disabled"
@@ -592,8 +593,7 @@ def log_scores(
     training run that wrote its model file (MODEL_MD5_TAG), so that MLflow's run table (DagsHub's
     Experiments tab) compares trainings by their test scores too. DVC's metrics stay the record: a
     tracking failure warns and changes nothing else."""
-    tags = {"fer3d.stage": stage, **dvc_experiment_tags()}
-    with Tracker(experiment=experiment, run_name=run_name(stage), tags=tags) as t:
+    with Tracker(experiment=experiment, run_name=stage, tags={"fer3d.stage": stage}) as t:
         if not t.active:  # off, or the store cannot be reached (that warning is printed)
             return t
         md5 = {n: file_md5(path) for n, path in model_files.items()}

@@ -111,12 +111,12 @@ def test_a_ctrl_c_says_what_the_training_left(tmp_path):
 
 
 def test_an_mlflow_run_is_tagged_and_named_with_its_dvc_experiment(monkeypatch):
-    from fer3d.training.tracking import dvc_experiment_tags, run_name
+    from fer3d.training.tracking import dvc_experiment_tags, experiment_run_name
 
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
     monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
-    assert dvc_experiment_tags() == {} and run_name("resnet") == "resnet"  # `dvc repro`: no experiment
+    assert dvc_experiment_tags() == {} and experiment_run_name("resnet") == "resnet"  # `dvc repro`: no experiment
     monkeypatch.setenv("DVC_EXP_NAME", "kinky-lees")
     monkeypatch.setenv("DVC_EXP_BASELINE_REV", "84e140f")
     assert dvc_experiment_tags() == {"dvc.exp_name": "kinky-lees", "dvc.baseline_rev": "84e140f"}
-    assert run_name("resnet") == "resnet@kinky-lees"
+    assert experiment_run_name("resnet") == "resnet@kinky-lees"
