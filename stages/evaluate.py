@@ -61,9 +61,7 @@ def main() -> None:
     save_npz(paths.probabilities, rows=scored, has_mesh=found[scored], **per_image)
     write_metrics(paths, results, probas, labels, sets, time.perf_counter() - start)
     print(protocol.comparison_markdown(results, sets.sizes(), labels.classes, labels.name))
-    fusion_params = {
-        n: {"models": ",".join(r["models"]), "weights": r["weights"]} for n, r in results.items() if n in fusions
-    }
+    fusion_params = {n: {**f, "models": ",".join(f["models"])} for n, f in fusion_rows(results).items()}
     log_scores(
         "evaluate",
         str(params.get(p, "train.mlflow_experiment", str)),
@@ -216,12 +214,15 @@ def write_metrics(
             "test_acc": {n: r["scores"]["test"]["accuracy"] for n, r in results.items()},
             "found_only_acc": {n: r["scores"]["found_only"]["accuracy"] for n, r in results.items()},
             "seconds": round(seconds, 1),
-            "fusions": {
-                n: {"models": r["models"], "weights": r["weights"]} for n, r in results.items() if "models" in r
-            },
+            "fusions": fusion_rows(results),
         },
     )
     save_text(paths.comparison, protocol.comparison_markdown(results, sets.sizes(), classes, labels.name))
+
+
+def fusion_rows(results: dict) -> dict[str, dict]:
+    """Each fusion row's members and weights, as summary.json and the MLflow run record them."""
+    return {n: {"models": r["models"], "weights": r["weights"]} for n, r in results.items() if "models" in r}
 
 
 def confusion_csv(actual: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...]) -> str:

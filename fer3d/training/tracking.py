@@ -369,7 +369,11 @@ class Tracker:
             return False
         try:
             run = self._client.get_run(previous["run_id"])
-        except MlflowException:
+        except MlflowException as e:
+            # only a "not found" means gone: after a server error the tracker fails and `reference`
+            # keeps naming the run, so a later resume still continues it rather than splitting the curve
+            if e.get_http_status_code() != 404:
+                raise
             run = None
         if run is None or run.info.experiment_id != self.experiment_id or run.info.lifecycle_stage != "active":
             print(f"tracking: run {where} of the checkpoint's epochs is gone or elsewhere; starting a new run")
@@ -386,8 +390,14 @@ class Tracker:
         return True
 
     def reference(self) -> dict[str, str] | None:
-        """Where this run is ({"uri" without credentials, "run_id"}), for a checkpoint to keep."""
-        return {"uri": redact(self.uri or ""), "run_id": self.run_id} if self.active else None
+        """Where the epochs so far are logged ({"uri" without credentials, "run_id"}), for a checkpoint
+        to keep: this run, even after tracking failed in it (a resume reopens it and logs the epochs it
+        lacks), or, where no run could be made, the run this one was to continue."""
+        if not self.enabled:
+            return None
+        if self.run_id is not None:
+            return {"uri": redact(self.uri or ""), "run_id": self.run_id}
+        return dict(self.continues) if self.continues else None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self.run_id is None:

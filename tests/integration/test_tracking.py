@@ -140,14 +140,22 @@ def test_changed_param_and_bad_metric_warn_but_keep_tracking(mlflow_server, capf
     assert run.data.params == {"lr": "0.1"} and run.data.metrics == {"train_loss": 0.5}
 
 
-class _OldServerProxy(http.server.ThreadingHTTPServer):
-    """A real HTTP front for the test server that answers 404 on MLflow 3's logged-model API, as
-    MLflow 2.x servers (DagsHub runs 2.x) do; everything else is passed through."""
+class _Proxy(http.server.ThreadingHTTPServer):
+    """A real HTTP front for the test server, serving from a thread: a request whose path contains a key
+    of `refused` gets that (status, body) answer; everything else is passed through."""
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, refused: dict[str, tuple[int, bytes]] | None = None):
         self.upstream = urllib.parse.urlparse(upstream)
+        self.refused = dict(refused or {})
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=10)
 
 
 class _ProxyHandler(http.server.BaseHTTPRequestHandler):
@@ -156,9 +164,10 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
 
     def _relay(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if "/logged-models" in self.path:
-            payload = b"<h1>Not Found</h1>"
-            self.send_response(404)
+        refused = [answer for fragment, answer in self.server.refused.items() if fragment in self.path]
+        if refused:
+            status, payload = refused[0]
+            self.send_response(status)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -183,17 +192,14 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
 
 
 def test_server_without_logged_model_api_gets_model_as_artifacts(mlflow_server, tmp_path, capfd):
-    proxy = _OldServerProxy(mlflow_server)
-    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
-    thread.start()
+    # MLflow 2.x servers (DagsHub runs 2.x) answer 404 on MLflow 3's logged-model API
+    proxy = _Proxy(mlflow_server, refused={"/logged-models": (404, b"<h1>Not Found</h1>")})
     try:
         os.environ["MLFLOW_TRACKING_URI"] = proxy.url
         with Tracker(experiment="fer3d-old", run_name="cnn") as tracker:
             result = train_like(tracker, tmp_path / "models", range(2))
     finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join(timeout=10)
+        proxy.close()
     assert tracker.status == "ok"
     assert "model was logged as run artifacts under 'model'" in capfd.readouterr().err
     client = mlflow.MlflowClient(mlflow_server)
@@ -231,6 +237,8 @@ def test_server_killed_mid_run(mlflow_server_factory, tmp_path, capfd):
     steps = sorted(m.step for m in client.get_metric_history(tracker.run_id, "val_acc"))
     assert steps == [0, 1]
     assert client.get_run(tracker.run_id).data.params["opt.lr"] == "0.01"
+    # a checkpoint saved now names this run: a resume continues it and logs the epochs it missed
+    assert tracker.reference() == {"uri": server.url, "run_id": tracker.run_id}
 
 
 def test_unreachable_server_from_the_start(tmp_path, capfd):
@@ -460,6 +468,44 @@ def test_a_resumed_training_continues_its_run_where_it_can(tmp_path, capfd):
         assert not fresh.continued and fresh.run_id != first.run_id and fresh.logged_steps == set()
         assert client.get_run(fresh.run_id).data.tags["fer3d.continues_run"] == first.run_id
         assert said in capfd.readouterr().out
+
+
+def test_a_server_error_on_resume_keeps_the_run_to_continue(mlflow_server, capfd):
+    """A 503 while reopening is no proof the run is gone: tracking fails (training goes on), no run is
+    split off, and the reference the next checkpoint keeps still names the run, which a later resume
+    continues. A run id the store has never seen is gone: a new run that names it."""
+    proxy = _Proxy(mlflow_server)
+    os.environ["MLFLOW_TRACKING_URI"] = proxy.url
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"  # the 503 at once, not after retries
+    try:
+        with pytest.raises(KeyboardInterrupt), Tracker(experiment="fer3d-flaky", run_name="cnn") as first:
+            first.log_metrics({"train_loss": 1.0}, step=1)
+            kept = first.reference()
+            raise KeyboardInterrupt
+        client = mlflow.MlflowClient(mlflow_server)
+        experiment_id = client.get_experiment_by_name("fer3d-flaky").experiment_id
+        proxy.refused = {"/runs/get": (503, b"")}  # an overloaded server, a gateway between deploys
+        with Tracker(experiment="fer3d-flaky", run_name="cnn", continues=kept) as flaky:
+            flaky.log_metrics({"train_loss": 0.5}, step=2)  # a no-op: tracking has failed
+        assert flaky.status.startswith("failed: start run") and "runs/get" in flaky.status, flaky.status
+        assert not flaky.continued and flaky.run_id is None and flaky.reference() == kept
+        assert [r.info.run_id for r in client.search_runs([experiment_id])] == [first.run_id]
+        assert client.get_run(first.run_id).info.status == "KILLED"
+
+        proxy.refused = {}
+        with Tracker(experiment="fer3d-flaky", run_name="cnn", continues=kept) as again:
+            again.log_metrics({"train_loss": 0.5}, step=2)
+        assert again.continued and again.run_id == first.run_id and again.logged_steps == {1}
+        assert sorted(m.step for m in client.get_metric_history(first.run_id, "train_loss")) == [1, 2]
+
+        unknown = {**kept, "run_id": "0" * 32}
+        with Tracker(experiment="fer3d-flaky", run_name="cnn", continues=unknown) as fresh:
+            pass
+        assert fresh.status == "ok" and not fresh.continued and fresh.run_id != first.run_id
+        assert client.get_run(fresh.run_id).data.tags["fer3d.continues_run"] == "0" * 32
+        assert "is gone or elsewhere" in capfd.readouterr().out
+    finally:
+        proxy.close()
 
 
 def test_scores_go_to_a_stage_run_and_to_the_training_run_of_each_model_file(tmp_path, capfd):
