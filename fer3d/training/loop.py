@@ -328,9 +328,8 @@ def fit(
     key = ckpt.key(cfg, fingerprint, run.device.type)
     resumed = ckpt.resume(checkpoint, key, run, state)
     if tracker is not None:  # the resumed epochs its run lacks: all in a new run; in a continued run any
-        for row in state.history:  # whose logging the Ctrl-C cut off (the checkpoint is saved first)
-            if row["epoch"] not in tracker.logged_steps:
-                _track_epoch(row, tracker)
+        # whose logging the Ctrl-C cut off (the checkpoint is saved first)
+        tracker.log_history([_tracked(row) for row in state.history if row["epoch"] not in tracker.logged_steps])
     start = time.perf_counter()
     try:
         stopped_early = _epochs(run, state, key, checkpoint, tracker, progress)
@@ -389,8 +388,9 @@ def _log_epoch(cfg: dict, row: dict, state: TrainState, tracker) -> None:
         flush=True,
     )
     if tracker is not None:
-        _track_epoch(row, tracker)
+        tracker.log_history([_tracked(row)])
 
 
-def _track_epoch(row: dict, tracker) -> None:
-    tracker.log_metrics({k: v for k, v in row.items() if k != "epoch" and v is not None}, step=row["epoch"])
+def _tracked(row: dict) -> tuple[int, dict]:
+    """An epoch's row as (step, metrics): an epoch that was not validated logs no val_acc."""
+    return row["epoch"], {k: v for k, v in row.items() if k != "epoch" and v is not None}

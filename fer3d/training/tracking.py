@@ -461,19 +461,25 @@ class Tracker:
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Numbers (python, numpy or 0-d torch tensors); anything else is skipped with a warning."""
+        self.log_history([(int(step or 0), metrics)])
+
+    def log_history(self, steps: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        """Metrics of many steps (a resumed training's checkpointed epochs) in as few calls as MLflow
+        allows (1000 values a call), not one call a step."""
         self._require_run()
         if not self.active:
             return
         from mlflow.entities import Metric
 
         now, entries = int(time.time() * 1000), []
-        for key, value in flatten(metrics).items():
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                self._warn(f"metric:{key}", f"metric {key!r} is not a number ({value!r}); not logged")
-                continue
-            entries.append(Metric(_key(key), number, now, int(step or 0)))
+        for step, metrics in steps:
+            for key, value in flatten(metrics).items():
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):
+                    self._warn(f"metric:{key}", f"metric {key!r} is not a number ({value!r}); not logged")
+                    continue
+                entries.append(Metric(_key(key), number, now, int(step)))
         for i in range(0, len(entries), 1000):
             self._guard("log metrics", self._client.log_batch, self.run_id, metrics=entries[i : i + 1000])
 

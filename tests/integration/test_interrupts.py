@@ -131,20 +131,26 @@ def test_resume_with_the_weight_average_mixup_and_cutmix_gives_the_same_model(re
     assert (config["ema"], config["mixup"], config["cutmix"]) == (0.9, 0.2, 1.0)
 
 
-def test_a_resumed_training_logs_on_in_the_mlflow_run_of_its_first_epochs(repo):
-    """One run holds the whole curve: the interrupted run is reopened (KILLED, then FINISHED), its
-    epochs 1..N are each logged once, and the resumed part says where it started."""
+def interrupted_tracked_training(repo: Path):
+    """landmark_mlp, tracked, stopped by a Ctrl-C after epoch 3: (client, experiment id, its run, checkpoint)."""
     mlflow = pytest.importorskip("mlflow")
     set_params(repo, **{"models.landmark_mlp.epochs": EPOCHS})  # enough left that the Ctrl-C lands in training
     _, err, _ = interrupt_after(stage(repo, "stages.train", "landmark_mlp", tracking=True), f"epoch 3/{EPOCHS}")
     assert "the checkpoint after epoch" in err, err[-2000:]
     client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("fer3d").experiment_id
-    [first] = client.search_runs([experiment], "attributes.run_name = 'landmark_mlp'")
+    first = client.search_runs([experiment], "attributes.run_name = 'landmark_mlp'", order_by=["start_time DESC"])[0]
     assert first.info.status == "KILLED", err[-2000:]
     checkpoint = torch.load(repo / "models" / "checkpoints" / "landmark_mlp.ckpt", weights_only=False)
     assert checkpoint["tracked"]["run_id"] == first.info.run_id
+    return client, experiment, first, checkpoint
 
+
+def test_a_resumed_training_logs_on_in_the_mlflow_run_of_its_first_epochs(repo):
+    """One run holds the whole curve: the interrupted run is reopened (KILLED, then FINISHED), its
+    epochs 1..N are each logged once, and the resumed part says where it started. Where the run is
+    gone (deleted), a new one holds the whole curve and names the old one."""
+    client, experiment, first, checkpoint = interrupted_tracked_training(repo)
     again = stage(repo, "stages.train", "landmark_mlp", tracking=True)
     out, err = again.communicate(timeout=600)
     assert again.returncode == 0, err[-2000:]
@@ -156,6 +162,18 @@ def test_a_resumed_training_logs_on_in_the_mlflow_run_of_its_first_epochs(repo):
     )
     assert run.data.metrics["resumed_from_epoch"] == checkpoint["state"]["epoch"] >= 3
     assert run.data.params["epochs"] == str(EPOCHS)
+
+    client.delete_run(run.info.run_id)
+    client, experiment, gone, checkpoint = interrupted_tracked_training(repo)
+    client.delete_run(gone.info.run_id)
+    again = stage(repo, "stages.train", "landmark_mlp", tracking=True)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-2000:]
+    assert "is gone or elsewhere; starting a new run" in out
+    [run] = client.search_runs([experiment], "attributes.run_name = 'landmark_mlp'")
+    assert run.data.tags["fer3d.continues_run"] == gone.info.run_id and run.info.status == "FINISHED"
+    steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "train_loss"))
+    assert steps == list(range(1, EPOCHS + 1)) and run.data.metrics["resumed_from_epoch"] >= 3
 
 
 def busy_children(pid: int, cpu_seconds: float) -> list[int]:

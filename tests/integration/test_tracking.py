@@ -508,6 +508,22 @@ def test_a_server_error_on_resume_keeps_the_run_to_continue(mlflow_server, capfd
         proxy.close()
 
 
+def test_a_resumed_history_is_logged_in_batches_not_a_call_an_epoch(tmp_path):
+    """400 checkpointed epochs of 3 metrics (a new run for a resumed training): 2 calls of at most
+    1000 values, every step in the store; a value that is no number is left out, with its step's others."""
+    with Tracker(experiment="fer3d", run_name="cnn") as tracker:
+        calls = []
+        log_batch = tracker._client.log_batch
+        tracker._client.log_batch = lambda *a, **k: (calls.append(len(k.get("metrics", []))), log_batch(*a, **k))[1]
+        history = [(e, {"train_loss": 1.0 / e, "train_acc": e / 400, "lr": 0.01}) for e in range(1, 401)]
+        history[9][1]["lr"] = "n/a"
+        tracker.log_history(history)
+    assert calls == [1000, 199] and tracker.status == "ok"
+    client = mlflow.MlflowClient(tracker.uri)
+    assert sorted(m.step for m in client.get_metric_history(tracker.run_id, "train_loss")) == list(range(1, 401))
+    assert len(client.get_metric_history(tracker.run_id, "lr")) == 399
+
+
 def test_scores_go_to_a_stage_run_and_to_the_training_run_of_each_model_file(tmp_path, capfd):
     model_file = tmp_path / "cnn.pt"
     model_file.write_bytes(b"weights")
