@@ -42,12 +42,15 @@ HTTP_DEFAULTS = {
 }
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _OFF, _ON = ("off", "0", "false", "no"), ("on", "1", "true", "yes", "")
+METRICS_PER_CALL = 1000  # MLflow's limit for one log_batch
 MAX_PARAM_CHARS = 500  # the limit of MLflow 2.x servers (DagsHub runs one); newer ones allow more
 
 
 # on a training run: the md5 of the model file it wrote (DVC's md5 of models/<m>.pt), by which the
 # evaluate stage finds the run to add the model's test scores to
 MODEL_MD5_TAG = "fer3d.model_md5"
+# on a run whose tracking failed midway: why (the tracker ended it FAILED or KILLED)
+ERROR_TAG = "fer3d.tracking_error"
 
 
 class StoppedByUser(Exception):
@@ -372,7 +375,7 @@ class Tracker:
         except MlflowException as e:
             # only a "not found" means gone: after a server error the tracker fails and `reference`
             # keeps naming the run, so a later resume still continues it rather than splitting the curve
-            if e.get_http_status_code() != 404:
+            if e.error_code != "RESOURCE_DOES_NOT_EXIST":  # not a plain 404 page: a gateway's is no answer
                 raise
             run = None
         if run is None or run.info.experiment_id != self.experiment_id or run.info.lifecycle_stage != "active":
@@ -384,6 +387,8 @@ class Tracker:
         self._client.update_run(run.info.run_id, status="RUNNING")
         self.run_id = run.info.run_id  # from here on __exit__ ends it, whatever fails next
         self._client.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in self.tags.items()])
+        if ERROR_TAG in run.data.tags:  # the failure that ended its last part; this part may end well
+            self._client.delete_tag(run.info.run_id, ERROR_TAG)
         self.continued, self._params = True, dict(run.data.params)
         self.logged_steps = {m.step for m in self._client.get_metric_history(self.run_id, "train_loss")}
         print(f"tracking: continuing MLflow run {self.run_id} (the checkpoint's epochs are logged there)")
@@ -422,7 +427,7 @@ class Tracker:
         os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
         try:
             with _quiet_retries(), _ctrl_c_after_the_call():
-                self._client.log_batch(self.run_id, tags=[RunTag("fer3d.tracking_error", reason[:5000])])
+                self._client.log_batch(self.run_id, tags=[RunTag(ERROR_TAG, reason[:5000])])
                 self._client.set_terminated(self.run_id, status)
         except Exception:
             pass  # the warning was printed when the first call failed
@@ -471,8 +476,13 @@ class Tracker:
             return
         from mlflow.entities import Metric
 
-        now, entries = int(time.time() * 1000), []
+        def send(batch: list) -> None:
+            for i in range(0, len(batch), METRICS_PER_CALL):
+                self._guard("log metrics", self._client.log_batch, self.run_id, metrics=batch[i : i + METRICS_PER_CALL])
+
+        now, batch = int(time.time() * 1000), []
         for step, metrics in steps:
+            entries = []
             for key, value in flatten(metrics).items():
                 try:
                     number = float(value)
@@ -480,8 +490,12 @@ class Tracker:
                     self._warn(f"metric:{key}", f"metric {key!r} is not a number ({value!r}); not logged")
                     continue
                 entries.append(Metric(_key(key), number, now, int(step)))
-        for i in range(0, len(entries), 1000):
-            self._guard("log metrics", self._client.log_batch, self.run_id, metrics=entries[i : i + 1000])
+            # whole steps in each call: a resume takes a step whose train_loss the run holds as logged
+            if batch and len(batch) + len(entries) > METRICS_PER_CALL:
+                send(batch)
+                batch = []
+            batch += entries
+        send(batch)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self._require_run()

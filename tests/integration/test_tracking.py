@@ -381,6 +381,14 @@ def test_a_local_failure_ends_the_run_failed_with_the_reason(tmp_path, capfd):
         raise KeyboardInterrupt
     run = client.get_run(stopped.run_id)
     assert run.info.status == "KILLED" and run.data.tags["fer3d.tracking_error"].startswith("log artifact")
+    # its checkpoint names it, and the resume (the fault gone) continues it: FINISHED, the old reason dropped
+    assert stopped.reference() == {"uri": stopped.uri, "run_id": stopped.run_id}
+    artifacts.unlink()
+    with Tracker(experiment="fer3d", run_name="cnn", continues=stopped.reference()) as resumed:
+        resumed.log_artifact(tmp_path / "models" / "cnn.pt")
+    run = client.get_run(stopped.run_id)
+    assert resumed.continued and resumed.status == "ok" and run.info.status == "FINISHED"
+    assert "fer3d.tracking_error" not in run.data.tags
 
 
 def test_an_interrupted_training_is_killed_and_a_deleted_experiment_is_named(tmp_path, capfd):
@@ -484,13 +492,15 @@ def test_a_server_error_on_resume_keeps_the_run_to_continue(mlflow_server, capfd
             raise KeyboardInterrupt
         client = mlflow.MlflowClient(mlflow_server)
         experiment_id = client.get_experiment_by_name("fer3d-flaky").experiment_id
-        proxy.refused = {"/runs/get": (503, b"")}  # an overloaded server, a gateway between deploys
-        with Tracker(experiment="fer3d-flaky", run_name="cnn", continues=kept) as flaky:
-            flaky.log_metrics({"train_loss": 0.5}, step=2)  # a no-op: tracking has failed
-        assert flaky.status.startswith("failed: start run") and "runs/get" in flaky.status, flaky.status
-        assert not flaky.continued and flaky.run_id is None and flaky.reference() == kept
-        assert [r.info.run_id for r in client.search_runs([experiment_id])] == [first.run_id]
-        assert client.get_run(first.run_id).info.status == "KILLED"
+        # an overloaded server, a gateway between deploys; a gateway's own 404 page (not MLflow's answer)
+        for answer in ((503, b""), (404, b"<h1>Not Found</h1>")):
+            proxy.refused = {"/runs/get": answer}
+            with Tracker(experiment="fer3d-flaky", run_name="cnn", continues=kept) as flaky:
+                flaky.log_metrics({"train_loss": 0.5}, step=2)  # a no-op: tracking has failed
+            assert flaky.status.startswith("failed: start run") and "runs/get" in flaky.status, flaky.status
+            assert not flaky.continued and flaky.run_id is None and flaky.reference() == kept
+            assert [r.info.run_id for r in client.search_runs([experiment_id])] == [first.run_id]
+            assert client.get_run(first.run_id).info.status == "KILLED"
 
         proxy.refused = {}
         with Tracker(experiment="fer3d-flaky", run_name="cnn", continues=kept) as again:
@@ -510,15 +520,22 @@ def test_a_server_error_on_resume_keeps_the_run_to_continue(mlflow_server, capfd
 
 def test_a_resumed_history_is_logged_in_batches_not_a_call_an_epoch(tmp_path):
     """400 checkpointed epochs of 3 metrics (a new run for a resumed training): 2 calls of at most
-    1000 values, every step in the store; a value that is no number is left out, with its step's others."""
+    1000 values, each of whole epochs (a resume counts an epoch with a train_loss as logged), every step
+    in the store; a value that is no number is left out, and its step's others are logged."""
     with Tracker(experiment="fer3d", run_name="cnn") as tracker:
         calls = []
         log_batch = tracker._client.log_batch
-        tracker._client.log_batch = lambda *a, **k: (calls.append(len(k.get("metrics", []))), log_batch(*a, **k))[1]
+
+        def counted(*args, **kwargs):
+            calls.append([m.step for m in kwargs.get("metrics", [])])
+            return log_batch(*args, **kwargs)
+
+        tracker._client.log_batch = counted
         history = [(e, {"train_loss": 1.0 / e, "train_acc": e / 400, "lr": 0.01}) for e in range(1, 401)]
         history[9][1]["lr"] = "n/a"
         tracker.log_history(history)
-    assert calls == [1000, 199] and tracker.status == "ok"
+    assert [len(c) for c in calls] == [998, 201] and tracker.status == "ok"  # 333 epochs, one short a value
+    assert max(calls[0]) == 333 and min(calls[1]) == 334
     client = mlflow.MlflowClient(tracker.uri)
     assert sorted(m.step for m in client.get_metric_history(tracker.run_id, "train_loss")) == list(range(1, 401))
     assert len(client.get_metric_history(tracker.run_id, "lr")) == 399
