@@ -9,7 +9,6 @@ import contextlib
 import json
 import os
 import re
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -200,17 +199,13 @@ def test_server_without_logged_model_api_gets_it_as_run_artifacts(
     """MLflow 2.x servers (DagsHub's) answer 404 on the logged-model API: the model goes in as run
     artifacts, registers and loads all the same. Also a subset of the models (--models)."""
     from fer3d.app.pyfunc import log_predictor
-    from tests.integration.test_tracking import _OldServerProxy
+    from tests.integration.mlflow_proxy import OLD_SERVER, MlflowProxy
 
-    proxy = _OldServerProxy(mlflow_server)
-    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
-    thread.start()
+    proxy = MlflowProxy(mlflow_server, refused=OLD_SERVER)
     try:
         logged = log_predictor(tiny_repo / "models", ["cnn", "landmark_mlp"], f"{NAME}-old", tracking_uri=proxy.url)
     finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join(timeout=10)
+        proxy.close()
     assert f"{proxy.url} has no logged-model API; logging the model as run artifacts" in capsys.readouterr().out
     client = mlflow.MlflowClient(mlflow_server)
     listed = {a.path for a in client.list_artifacts(logged.run_id, "fer3d/artifacts/models")}

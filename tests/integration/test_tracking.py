@@ -3,13 +3,10 @@ server without MLflow 3's logged-model API), an unreachable URI, the local sqlit
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -21,6 +18,7 @@ mlflow = pytest.importorskip("mlflow")
 
 from fer3d.training import tracking  # noqa: E402
 from fer3d.training.tracking import Tracker  # noqa: E402
+from tests.integration.mlflow_proxy import OLD_SERVER, MlflowProxy  # noqa: E402
 
 WARNING = "tracking: MLflow at"
 
@@ -140,60 +138,8 @@ def test_changed_param_and_bad_metric_warn_but_keep_tracking(mlflow_server, capf
     assert run.data.params == {"lr": "0.1"} and run.data.metrics == {"train_loss": 0.5}
 
 
-class _Proxy(http.server.ThreadingHTTPServer):
-    """A real HTTP front for the test server, serving from a thread: a request whose path contains a key
-    of `refused` gets that (status, body) answer; everything else is passed through."""
-
-    def __init__(self, upstream: str, refused: dict[str, tuple[int, bytes]] | None = None):
-        self.upstream = urllib.parse.urlparse(upstream)
-        self.refused = dict(refused or {})
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=10)
-
-
-class _ProxyHandler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def _relay(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        refused = [answer for fragment, answer in self.server.refused.items() if fragment in self.path]
-        if refused:
-            status, payload = refused[0]
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-            return
-        up = self.server.upstream
-        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-        conn.request(self.command, self.path, body=body or None, headers=headers)
-        response = conn.getresponse()
-        payload = response.read()
-        self.send_response(response.status)
-        for key, value in response.getheaders():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-        conn.close()
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
-
-
 def test_server_without_logged_model_api_gets_model_as_artifacts(mlflow_server, tmp_path, capfd):
-    # MLflow 2.x servers (DagsHub runs 2.x) answer 404 on MLflow 3's logged-model API
-    proxy = _Proxy(mlflow_server, refused={"/logged-models": (404, b"<h1>Not Found</h1>")})
+    proxy = MlflowProxy(mlflow_server, refused=OLD_SERVER)
     try:
         os.environ["MLFLOW_TRACKING_URI"] = proxy.url
         with Tracker(experiment="fer3d-old", run_name="cnn") as tracker:
@@ -482,7 +428,7 @@ def test_a_server_error_on_resume_keeps_the_run_to_continue(mlflow_server, capfd
     """A 503 while reopening is no proof the run is gone: tracking fails (training goes on), no run is
     split off, and the reference the next checkpoint keeps still names the run, which a later resume
     continues. A run id the store has never seen is gone: a new run that names it."""
-    proxy = _Proxy(mlflow_server)
+    proxy = MlflowProxy(mlflow_server)
     os.environ["MLFLOW_TRACKING_URI"] = proxy.url
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"  # the 503 at once, not after retries
     try:
