@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -351,10 +352,19 @@ def test_an_interrupted_training_is_killed_and_a_deleted_experiment_is_named(tmp
     assert "is deleted in" in capfd.readouterr().err and "mlflow experiments restore --experiment-id" in again.status
 
 
-def test_a_ctrl_c_during_an_mlflow_call_waits_for_it_and_a_second_one_does_not(capfd):
-    """A Ctrl-C inside a sqlite write left the store locked and the run RUNNING (1 run in 8 here)."""
-    import signal
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own Ctrl-C handler, as in a terminal: a runner started in the background (`nohup … &`,
+    as CI may be) passes SIGINT down ignored, and then a Ctrl-C neither raises nor is deferred."""
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, saved)
 
+
+def test_a_ctrl_c_during_an_mlflow_call_waits_for_it_and_a_second_one_does_not(ctrl_c_raises, capfd):
+    """A Ctrl-C inside a sqlite write left the store locked and the run RUNNING (1 run in 8 here)."""
     finished = []
     with pytest.raises(KeyboardInterrupt), tracking._ctrl_c_after_the_call():
         os.kill(os.getpid(), signal.SIGINT)
@@ -371,10 +381,8 @@ def test_a_ctrl_c_during_an_mlflow_call_waits_for_it_and_a_second_one_does_not(c
     assert finished == ["the call"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_ctrl_c_while_the_run_starts_ends_it_killed(monkeypatch):
+def test_a_ctrl_c_while_the_run_starts_ends_it_killed(ctrl_c_raises, monkeypatch):
     """__exit__ is not called when __enter__ raises: the run made before the Ctrl-C would stay RUNNING."""
-    import signal
-
     start = Tracker._start
 
     def start_then_ctrl_c(self):
