@@ -239,6 +239,7 @@ def test_fp32_image_training_on_a_cpu_without_amx_is_noted(monkeypatch, tmp_path
     monkeypatch.setattr(fer3d.device, "cpu_has_amx", lambda: False)
     notice = repro.fp32_notice("auto", "auto", stages)
     assert "no AMX tiles" in notice and "fp32" in notice and "bench/epoch_parts.py --models all" in notice
+    assert "make repro-short" in notice  # the measured whole run for such a CPU
     assert repro.fp32_notice("auto", "cpu", stages) == notice
     assert repro.fp32_notice("fp32", "auto", stages) is None  # asked for: nothing to point out
     assert repro.fp32_notice(None, "auto", stages) is None  # no train.precision: not this project's params

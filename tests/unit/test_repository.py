@@ -123,10 +123,36 @@ def exp_run_overrides(text: str) -> list[list[str]]:
     return commands
 
 
+def makefile_short_schedules() -> list[str]:
+    """The -S values `make repro-short` passes to `dvc exp run` (the Makefile's SHORT_SCHEDULES)."""
+    import shlex
+
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    (line,) = [line for line in text.splitlines() if line.startswith("SHORT_SCHEDULES :=")]
+    words = shlex.split(line.split(":=", 1)[1])
+    assert words[::2] == ["-S"] * (len(words) // 2)
+    return words[1::2]
+
+
+def test_make_repro_short_is_the_readmes_measured_command():
+    """The README's numbers for the short schedules are those of its `dvc exp run -n short-schedules`
+    command; `make repro-short` must run exactly those settings: every model's schedule and resnet's views."""
+    from fer3d import params
+
+    every_schedule = [f"models.{name}.epochs" for name in params.load(ROOT / "params.yaml")["models"]]
+    short = [
+        c
+        for c in exp_run_overrides((ROOT / "README.md").read_text())
+        if "models.resnet.tta_shift=0" in c and all(any(o.startswith(f"{k}=") for o in c) for k in every_schedule)
+    ]
+    assert len(short) == 1
+    assert sorted(short[0]) == sorted(makefile_short_schedules())
+
+
 def test_every_dvc_exp_run_in_readme_applies_and_passes_the_params_checks(tmp_path):
     """DVC applies -S through Hydra and refuses a plain -S on a key params.yaml lacks (`++` adds it):
-    each README command is applied as DVC does, to a copy of params.yaml, and the result loaded and
-    checked for every model."""
+    each README command and `make repro-short` is applied as DVC does, to a copy of params.yaml, and
+    the result loaded and checked for every model."""
     import shutil
 
     from dvc.utils.hydra import apply_overrides
@@ -135,6 +161,7 @@ def test_every_dvc_exp_run_in_readme_applies_and_passes_the_params_checks(tmp_pa
 
     commands = exp_run_overrides((ROOT / "README.md").read_text())
     assert len(commands) >= 5 and any(len(c) > 5 for c in commands)  # the GPU recipe among them
+    commands.append(makefile_short_schedules())
     for i, overrides in enumerate(commands):
         copy = tmp_path / f"params{i}.yaml"
         shutil.copy(ROOT / "params.yaml", copy)
