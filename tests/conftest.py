@@ -23,6 +23,20 @@ NO_DATA_REASON = (
 requires_data = pytest.mark.skipif(not FER_CSV.exists(), reason=NO_DATA_REASON)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """DVC's CLI (`dvc.cli.main`, as some tests call it) points its log handlers at the sys.stdout and
+    sys.stderr of that moment, pytest's capture, which is closed after the test; a later Repo.init in a
+    fixture then fails on "I/O operation on closed file" (seen in `-m "not slow"`'s order). Drop them."""
+    import logging
+
+    for name in ("dvc", "dvc_data", "dvc_objects", "dvc_task"):
+        log = logging.getLogger(name)
+        for handler in list(log.handlers):
+            if getattr(getattr(handler, "stream", None), "closed", False):
+                log.removeHandler(handler)
+
+
 @pytest.fixture(scope="session")
 def fer_full():
     """The whole verified FER2013 (read once per test session, ~5 s)."""
