@@ -21,7 +21,7 @@ repro: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" fer3d repro --jobs $(JOBS)
 
 # A CPU without AMX trains the image nets in fp32: the default run's trainings take ~4.5 h on 2 such
-# cores. These schedules fit the whole pipeline into ~86 min on a 2-core AMD EPYC (2026-12-07: most
+# cores. These schedules fit the whole pipeline into ~87 min (projected) on a 2-core AMD EPYC (2026-12-07: most
 # minutes to resnet, 1 epoch for the members the fusion weighs ~0; fusion 68.29% PrivateTest against
 # the default's 72.08%; README: How long `make repro` takes), as a DVC experiment: the committed
 # results stay in git, `dvc exp show` compares.

@@ -30,7 +30,7 @@ def pytest_runtest_setup(item):
     fixture then fails on "I/O operation on closed file" (seen in `-m "not slow"`'s order). Drop them."""
     import logging
 
-    for name in ("dvc", "dvc_data", "dvc_objects", "dvc_task"):
+    for name in ("dvc", "dvc_objects", "dvc_data"):  # the loggers dvc.logger.setup() adds handlers to
         log = logging.getLogger(name)
         for handler in list(log.handlers):
             if getattr(getattr(handler, "stream", None), "closed", False):
