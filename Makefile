@@ -32,11 +32,14 @@ SHORT_NAME ?= short-schedules
 repro-short: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc exp run -n $(SHORT_NAME) $(SHORT_SCHEDULES)
 
+# pytest-xdist: most tests run small one-thread pipelines, so two processes use both cores
+# (TEST_WORKERS=0 runs them in this process, as plain pytest does)
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 # the same checks as CI and pre-commit (ruff's settings are in pyproject.toml)
 lint: install
