@@ -35,11 +35,12 @@ repro-short: install
 # pytest-xdist: most tests run small one-thread pipelines, so two processes use both cores
 # (TEST_WORKERS=0 runs them in this process, as plain pytest does)
 TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS)
 test: install
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PYTEST)
 
 test-fast: install
-	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # the same checks as CI and pre-commit (ruff's settings are in pyproject.toml)
 lint: install
