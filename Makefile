@@ -21,10 +21,10 @@ repro: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" fer3d repro --jobs $(JOBS)
 
 # A CPU without AMX trains the image nets in fp32: the default run's trainings take ~4.5 h on 2 such
-# cores. These schedules fit the whole pipeline into ~87 min (projected) on a 2-core AMD EPYC (2026-12-07: most
-# minutes to resnet, 1 epoch for the members the fusion weighs ~0; fusion 68.29% PrivateTest against
-# the default's 72.08%; README: How long `make repro` takes), as a DVC experiment: the committed
-# results stay in git, `dvc exp show` compares.
+# cores. These schedules run the whole pipeline on a 2-core AMD EPYC in 110 min measured on a slow host,
+# ~87 projected on a faster one (2026-12-07: most minutes to resnet, 1 epoch for the members the fusion
+# weighs ~0; fusion 68.29% PrivateTest against the default's 72.08%; README: How long `make repro`
+# takes), as a DVC experiment: the committed results stay in git, `dvc exp show` compares.
 SHORT_SCHEDULES := -S models.resnet.epochs=18 -S models.resnet.tta_shift=0 -S models.cnn.epochs=1 \
 	-S models.vgg.epochs=1 -S models.landmark_mlp.epochs=80 -S models.landmark_cnn.epochs=1 \
 	-S models.distance_cnn.epochs=1 -S models.voxel_cnn.epochs=1 -S models.mesh_gnn.epochs=1

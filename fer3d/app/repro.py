@@ -109,7 +109,7 @@ def fp32_notice(precision: str | None, device: str, stage_names: Iterable[str]) 
         "note: this CPU has no AMX tiles, so train.precision auto trains the image models in fp32, several "
         "times slower than on the AMX Xeons the README's minutes come from. `python bench/epoch_parts.py "
         "--models all` projects each model's minutes here in a few minutes; `make repro-short` runs every stage "
-        "with shorter schedules as a DVC experiment (about 87 min on a 2-core AMD EPYC; README: How long make "
+        "with shorter schedules as a DVC experiment (87-110 min on a 2-core AMD EPYC; README: How long make "
         "repro takes)."
     )
 
